@@ -19,7 +19,7 @@ import numpy as np
 FLOAT_DTYPES = (np.float32, np.float64)
 
 
-def _as_int(value, name, minimum):
+def check_int(value, name, minimum):
     """Return ``value`` as an int, checking it is a whole number >= minimum."""
     if isinstance(value, bool) or not isinstance(value, Real):
         raise ValueError(f"{name} must be an integer, got {value!r}")
@@ -37,11 +37,11 @@ def _effective_kernel(kernel, dilation):
 
 def conv_output_size(size, kernel, stride=1, pad=0, dilation=1, axis="height"):
     """Output length of a convolution along one axis (PyTorch floor semantics)."""
-    size = _as_int(size, f"input {axis}", 1)
-    kernel = _as_int(kernel, f"kernel {axis}", 1)
-    stride = _as_int(stride, "stride", 1)
-    pad = _as_int(pad, "pad", 0)
-    dilation = _as_int(dilation, "dilation", 1)
+    size = check_int(size, f"input {axis}", 1)
+    kernel = check_int(kernel, f"kernel {axis}", 1)
+    stride = check_int(stride, "stride", 1)
+    pad = check_int(pad, "pad", 0)
+    dilation = check_int(dilation, "dilation", 1)
     span = _effective_kernel(kernel, dilation)
     padded = size + 2 * pad
     if span > padded:
@@ -55,9 +55,9 @@ def conv_output_size(size, kernel, stride=1, pad=0, dilation=1, axis="height"):
 
 def pool_output_size(size, pool, stride, axis="height"):
     """Output length of a pooling layer (no padding) along one axis."""
-    size = _as_int(size, f"input {axis}", 1)
-    pool = _as_int(pool, f"pool_{axis}", 1)
-    stride = _as_int(stride, "stride", 1)
+    size = check_int(size, f"input {axis}", 1)
+    pool = check_int(pool, f"pool_{axis}", 1)
+    stride = check_int(stride, "stride", 1)
     if pool > size:
         raise ValueError(
             f"pool_{axis} {pool} is larger than the input {axis} {size}; "
@@ -69,12 +69,12 @@ def pool_output_size(size, pool, stride, axis="height"):
 def conv_transpose_output_size(size, kernel, stride=1, pad=0, output_padding=0,
                                dilation=1, axis="height"):
     """Output length of a transposed convolution along one axis (as PyTorch)."""
-    size = _as_int(size, f"input {axis}", 1)
-    kernel = _as_int(kernel, f"kernel {axis}", 1)
-    stride = _as_int(stride, "stride", 1)
-    pad = _as_int(pad, "pad", 0)
-    dilation = _as_int(dilation, "dilation", 1)
-    output_padding = _as_int(output_padding, "output_padding", 0)
+    size = check_int(size, f"input {axis}", 1)
+    kernel = check_int(kernel, f"kernel {axis}", 1)
+    stride = check_int(stride, "stride", 1)
+    pad = check_int(pad, "pad", 0)
+    dilation = check_int(dilation, "dilation", 1)
+    output_padding = check_int(output_padding, "output_padding", 0)
     if output_padding >= max(stride, dilation):
         raise ValueError(
             f"output_padding must be smaller than stride or dilation, got output_padding "
@@ -130,9 +130,9 @@ def conv_params(conv_param):
     missing = [k for k in ("stride", "pad") if k not in conv_param]
     if missing:
         raise ValueError(f"conv_param is missing {missing}; it needs 'stride' and 'pad'")
-    stride = _as_int(conv_param["stride"], "stride", 1)
-    pad = _as_int(conv_param["pad"], "pad", 0)
-    dilation = _as_int(conv_param.get("dilation", 1), "dilation", 1)
+    stride = check_int(conv_param["stride"], "stride", 1)
+    pad = check_int(conv_param["pad"], "pad", 0)
+    dilation = check_int(conv_param.get("dilation", 1), "dilation", 1)
     return stride, pad, dilation
 
 
@@ -148,9 +148,9 @@ def pool_params(pool_param):
         raise ValueError(
             f"pool_param is missing {missing}; it needs 'pool_height', 'pool_width' and 'stride'"
         )
-    return (_as_int(pool_param["pool_height"], "pool_height", 1),
-            _as_int(pool_param["pool_width"], "pool_width", 1),
-            _as_int(pool_param["stride"], "stride", 1))
+    return (check_int(pool_param["pool_height"], "pool_height", 1),
+            check_int(pool_param["pool_width"], "pool_width", 1),
+            check_int(pool_param["stride"], "stride", 1))
 
 
 def check_conv(x, w, b, conv_param):
@@ -195,12 +195,12 @@ def check_pool(x, pool_param):
     return x, ph, pw, stride, h_out, w_out
 
 
-def check_dout(dout, shape, dtype=None):
-    """Return ``dout`` as a float array, checking it has the layer's output ``shape``."""
-    dout = check_array(dout, "dout", len(shape), str(tuple(shape)))
+def check_dout(dout, shape, dtype=None, name="dout"):
+    """Return the upstream gradient ``dout`` as a float array, checking it has the layer's output ``shape``."""
+    dout = check_array(dout, name, len(shape), str(tuple(shape)))
     if dout.shape != tuple(shape):
         raise ValueError(
-            f"dout has shape {dout.shape} but the forward pass produced {tuple(shape)}"
+            f"{name} has shape {dout.shape} but the forward pass produced {tuple(shape)}"
         )
     if dtype is not None:
         dout = dout.astype(np.result_type(dout, dtype), copy=False)
