@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test bench install clean
+.PHONY: demo test bench lessons install clean
 
 demo: $(INSTALLED)  ## the library in one minute: variants agree, naive vs fast speedup
 	$(PY) benchmarks/demo.py
@@ -14,6 +14,11 @@ test: $(INSTALLED)  ## everything, the oracle tests against PyTorch included
 
 bench: $(INSTALLED)  ## speed of naive / im2col / fast against PyTorch CPU
 	$(PY) benchmarks/bench_layers.py
+
+lessons: $(INSTALLED)  ## regenerate lessons/ from solutions/ with nbgrader (never edit lessons/ by hand)
+	rm -rf lessons
+	db=$$(mktemp -d) && trap 'rm -rf "$$db"' EXIT && \
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" nbgrader generate_assignment '*' --force --db="sqlite:///$$db/gradebook.db"
 
 install: $(INSTALLED)
 

@@ -1,0 +1,28 @@
+"""nbgrader configuration of the cnn-backprop course.
+
+Instructor notebooks live in solutions/ (nbgrader's source directory); `make lessons`
+runs `nbgrader generate_assignment` to produce the student versions in lessons/
+(nbgrader's release directory). Never edit lessons/ by hand.
+"""
+
+c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
+
+# The course's assignments, in teaching order. Each is a folder of solutions/ and of lessons/.
+ASSIGNMENTS = [
+    "a1_conv_forward",
+    "a2_conv_backward",
+    "a3_pooling",
+    "a4_im2col",
+    "a5_small_cnn",
+    "a6_transposed_dilated",
+]
+
+c.CourseDirectory.course_id = "cnn-backprop"
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "lessons"
+
+# Hidden tests run randomized checks: give a cell more than nbgrader's default 30 s on a
+# slow or busy grading machine (assignment 5's training cell is the longest).
+c.Execute.timeout = 300
+# A student who deletes a graded cell does not delete its test: autograde puts it back.
+c.OverwriteCells.add_missing_cells = True

@@ -1,0 +1,268 @@
+"""The course notebooks through nbgrader: solutions/ -> lessons/, full marks, stubs score 0.
+
+Every assignment folder present in solutions/ is covered without changes here. One
+session-scoped temporary course runs `nbgrader generate_assignment` and `nbgrader autograde`
+once: a fake student "solver" submits the lessons with the instructor's solution cells pasted
+in, a fake student "stub" submits the lessons untouched.
+"""
+
+import importlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+pytestmark = pytest.mark.notebooks
+
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTIONS = ROOT / "solutions"
+LESSONS = ROOT / "lessons"
+COURSE_ID = "cnn-backprop"
+SOLVER, STUB = "solver", "stub"
+
+NOTEBOOKS = sorted(p.relative_to(SOLUTIONS).as_posix() for p in SOLUTIONS.glob("*/*.ipynb"))
+HIDDEN_BLOCK = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", re.S)
+SOLUTION_BLOCK = re.compile(r"### BEGIN SOLUTION(.*?)### END SOLUTION", re.S)
+GRADE_CALL = re.compile(r'grade\("([\w.]+)",\s*(\w+),\s*points=([\d.]+)\)')
+DEF = re.compile(r"^\s*def (\w+)\(", re.M)
+REFERENCE_IMPORT = re.compile(r"cnn_utils\.reference|from\s+cnn_utils\s+import\s+.*\breference\b")
+
+
+def read(path):
+    return nbformat.read(str(path), as_version=4)
+
+
+def nbgrader_meta(cell):
+    return cell.metadata.get("nbgrader", {})
+
+
+def code_cells(nb):
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+def solution_cells(nb):
+    return [c for c in code_cells(nb) if nbgrader_meta(c).get("solution")]
+
+
+def grade_cells(nb):
+    return [c for c in code_cells(nb) if nbgrader_meta(c).get("grade")]
+
+
+def code_lines(source):
+    """The non-blank, non-comment lines of ``source``, stripped."""
+    lines = [line.strip() for line in source.splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def leaked_solution(block, code):
+    """A line of the solution ``block`` found in ``code``: a hint may repeat one line of a longer
+    solution (a demo, a formula), never two consecutive ones."""
+    solution, lines = code_lines(block), code_lines(code)
+    if len(solution) == 1:
+        return solution[0] if solution[0] in lines else None
+    common = set(zip(solution, solution[1:])) & set(zip(lines, lines[1:]))
+    return min(common)[0] if common else None
+
+
+def split(notebook):
+    assignment, name = notebook.split("/")
+    return assignment, name[: -len(".ipynb")]
+
+
+def run(args, cwd):
+    """Run an nbgrader command; its `alembic` subprocess must be on PATH too."""
+    env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"])
+    result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=env,
+                            capture_output=True, text=True, timeout=1800)
+    assert result.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def submit(course, student, notebook, nb):
+    path = course / "submitted" / student / notebook
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(path))
+
+
+@pytest.fixture(scope="session")
+def course(tmp_path_factory):
+    """A temporary nbgrader course: generated lessons, autograded submissions, their scores."""
+    from nbgrader.api import Gradebook
+
+    course = tmp_path_factory.mktemp("course")
+    shutil.copy(ROOT / "nbgrader_config.py", course)
+    shutil.copytree(SOLUTIONS, course / "solutions")
+    run(["generate_assignment", "*", "--force"], course)
+
+    for notebook in NOTEBOOKS:
+        lesson = read(course / "lessons" / notebook)
+        submit(course, STUB, notebook, lesson)
+        answers = {nbgrader_meta(c)["grade_id"]: c.source for c in solution_cells(read(SOLUTIONS / notebook))}
+        for cell in solution_cells(lesson):
+            cell.source = answers[nbgrader_meta(cell)["grade_id"]]
+        submit(course, SOLVER, notebook, lesson)
+    run(["autograde", "*", "--force"], course)
+
+    scores = {}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id=COURSE_ID) as gb:
+        for student in (SOLVER, STUB):
+            for notebook in NOTEBOOKS:
+                assignment, name = split(notebook)
+                submission = gb.find_submission_notebook(name, assignment, student)
+                scores[student, notebook] = {g.name: (g.score, g.max_score) for g in submission.grades}
+    return course, scores
+
+
+@pytest.fixture(params=NOTEBOOKS)
+def notebook(request):
+    return request.param
+
+
+# --- the course directory --------------------------------------------------------------------
+
+def load_config():
+    from traitlets.config import Config
+
+    namespace = {"get_config": Config}
+    exec((ROOT / "nbgrader_config.py").read_text(), namespace)
+    return namespace
+
+
+def test_config_names_the_course_and_lists_every_assignment_folder():
+    namespace = load_config()
+    c = namespace["c"]
+    assert c.CourseDirectory.course_id == COURSE_ID
+    assert c.CourseDirectory.source_directory == "solutions"
+    assert c.CourseDirectory.release_directory == "lessons"
+    present = sorted(p.name for p in SOLUTIONS.iterdir() if p.is_dir())
+    assert present, "solutions/ holds no assignment"
+    assert set(present) <= set(namespace["ASSIGNMENTS"]), "an assignment folder is missing from ASSIGNMENTS"
+    assert namespace["ASSIGNMENTS"] == sorted(namespace["ASSIGNMENTS"]), "ASSIGNMENTS out of order"
+
+
+def test_lessons_hold_exactly_the_generated_files(course):
+    course_dir, _ = course
+
+    def files(root):
+        return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+    assert files(LESSONS) == files(course_dir / "lessons"), "lessons/ is out of date: run `make lessons`"
+
+
+def test_lesson_is_what_nbgrader_generates_now(course, notebook):
+    course_dir, _ = course
+    generated, stored = read(course_dir / "lessons" / notebook), read(LESSONS / notebook)
+    assert len(stored.cells) == len(generated.cells), f"{notebook} is out of date: run `make lessons`"
+    for i, (new, old) in enumerate(zip(generated.cells, stored.cells)):
+        for key in ("cell_type", "source"):
+            assert old[key] == new[key], f"{notebook} cell {i}: {key} differs; run `make lessons`"
+        assert nbgrader_meta(old) == nbgrader_meta(new), f"{notebook} cell {i}: nbgrader metadata differs"
+        assert old.get("outputs", []) == new.get("outputs", []), f"{notebook} cell {i}: outputs differ"
+    assert stored.metadata.get("kernelspec") == generated.metadata.get("kernelspec")
+
+
+# --- solutions --------------------------------------------------------------------------------
+
+def test_solution_is_stored_without_outputs(notebook):
+    for i, cell in enumerate(code_cells(read(SOLUTIONS / notebook))):
+        assert cell.outputs == [], f"{notebook} cell {i} has outputs"
+        assert cell.execution_count is None, f"{notebook} cell {i} has an execution count"
+
+
+def test_solution_scores_full_marks_through_autograde(course, notebook):
+    course_dir, scores = course
+    grades = scores[SOLVER, notebook]
+    assert grades, f"{notebook} has no graded cell"
+    lost = {name: score for name, score in grades.items() if score[0] != score[1]}
+    assert not lost, f"{notebook}: the solution loses points in {lost}"
+
+    graded = read(course_dir / "autograded" / SOLVER / notebook)
+    for i, cell in enumerate(code_cells(graded)):
+        errors = [o for o in cell.outputs if o.output_type == "error"]
+        assert not errors, f"{notebook} cell {i} raised {errors[0].ename}: {errors[0].evalue}"
+        meta = nbgrader_meta(cell)
+        if meta.get("grade") or meta.get("locked"):
+            stderr = [o.text for o in cell.outputs if o.output_type == "stream" and o.name == "stderr"]
+            assert not stderr, f"{notebook} cell {meta.get('grade_id')} wrote to stderr: {stderr}"
+
+
+def test_stub_lesson_scores_zero_on_every_graded_cell(course, notebook):
+    course_dir, scores = course
+    grades = scores[STUB, notebook]
+    assert grades and all(score == 0 for score, _ in grades.values()), f"{notebook}: stubs scored {grades}"
+    assert (course_dir / "autograded" / STUB / notebook).is_file()
+
+
+def test_def_appears_once_per_notebook(notebook):
+    for nb in (read(SOLUTIONS / notebook), read(LESSONS / notebook)):
+        defs = Counter(DEF.findall("\n".join(c.source for c in code_cells(nb))))
+        twice = sorted(name for name, count in defs.items() if count > 1)
+        assert not twice, f"{notebook} defines {twice} more than once"
+
+
+def reference_function(name):
+    """The public function of cnn_utils.reference called ``name`` ("nhwc.conv_forward" too), or None."""
+    found = importlib.import_module("cnn_utils.reference")
+    for part in name.split("."):
+        if part.startswith("_") or not hasattr(found, part):
+            return None
+        found = getattr(found, part)
+    return found if callable(found) else None
+
+
+def test_graded_names_are_reference_names_with_their_points(notebook):
+    nb = read(SOLUTIONS / notebook)
+    solution_ids = {nbgrader_meta(c)["grade_id"]: c.source for c in solution_cells(nb)}
+    tests = grade_cells(nb)
+    assert tests, f"{notebook} has no graded cell"
+    for cell in tests:
+        meta = nbgrader_meta(cell)
+        calls = GRADE_CALL.findall(cell.source)
+        assert len(calls) == 1, f"{notebook} {meta['grade_id']}: expected one grade(...) call"
+        name, function, points = calls[0]
+        assert meta["grade_id"] == "test_" + name.replace(".", "_")
+        assert float(points) == meta["points"], f"{meta['grade_id']}: grade() points differ from the cell's"
+        assert reference_function(name), f"{name} is not a public function of cnn_utils.reference"
+        solution = solution_ids.get(name.replace(".", "_"), "")
+        assert f"def {function}(" in solution, f"{name}: no solution cell defines {function}"
+
+
+# --- lessons ----------------------------------------------------------------------------------
+
+def test_lesson_holds_no_solution_and_no_hidden_test(notebook):
+    lesson = read(LESSONS / notebook)
+    text = "\n".join(c.source for c in lesson.cells)
+    for marker in ("### BEGIN SOLUTION", "### END SOLUTION", "### BEGIN HIDDEN TESTS", "cnn_utils.grading"):
+        assert marker not in text, f"lesson {notebook} contains {marker!r}"
+    assert not REFERENCE_IMPORT.search(text), f"lesson {notebook} mentions cnn_utils.reference"
+    for cell in solution_cells(lesson):
+        assert "raise NotImplementedError()" in cell.source, f"{nbgrader_meta(cell)['grade_id']} has no stub"
+    lesson_code = "\n".join(c.source for c in code_cells(lesson))
+    for cell in solution_cells(read(SOLUTIONS / notebook)):
+        for block in SOLUTION_BLOCK.findall(cell.source):
+            leaked = leaked_solution(block, lesson_code)
+            assert leaked is None, f"lesson {notebook} contains solution code {leaked!r}"
+
+
+def test_solution_imports_reference_only_in_hidden_tests(notebook):
+    for cell in read(SOLUTIONS / notebook).cells:
+        visible = HIDDEN_BLOCK.sub("", cell.source)
+        assert not REFERENCE_IMPORT.search(visible), f"{notebook}: cnn_utils.reference outside hidden tests"
+
+
+def test_lesson_runs_to_its_first_not_implemented_error(notebook, tmp_path):
+    lesson = read(LESSONS / notebook)
+    NotebookClient(lesson, timeout=300, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    errors = [(i, o) for i, c in enumerate(lesson.cells) if c.cell_type == "code"
+              for o in c.outputs if o.output_type == "error"]
+    assert errors, f"lesson {notebook} ran without reaching a stub"
+    wrong = [f"cell {i}: {o.ename}: {o.evalue}" for i, o in errors if o.ename != "NotImplementedError"]
+    assert not wrong, f"lesson {notebook} fails other than at its stubs: {wrong}"
