@@ -1,0 +1,174 @@
+"""Randomized grading cases, drawn from a fixed seed.
+
+Each ``draw_*`` function returns the canonical (NCHW) inputs of case number k
+as a dict. A schedule on k makes every run cover strides 1-3 and pads 0-3 and
+puts float32 in every fourth case; the rng draws the rest (N, C, F, non-square
+inputs and kernels, overlapping and non-tiling windows, tied values). Shapes
+stay small so that students' loop implementations grade in well under a second.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cnn_utils import shapes
+
+
+@dataclass(frozen=True)
+class Case:
+    """One graded call: what the student gets, what is expected, and how to describe it."""
+    index: int
+    inputs: dict      # canonical inputs, read by the mistake models
+    args: tuple       # positional arguments of the student's function
+    expected: dict    # output name -> expected array
+    label: str        # shapes and parameters, shown in the feedback
+    dtype: np.dtype
+
+
+def schedule(k):
+    """(stride, pad, dtype) of case k: all twelve stride/pad pairs come up in 12 cases."""
+    dtype = np.float32 if k % 4 == 3 else np.float64
+    return 1 + k % 3, (k // 3) % 4, np.dtype(dtype)
+
+
+def _length(rng, span, pad, extra=4):
+    """An input length that a window of ``span`` fits once padded by ``pad``."""
+    return int(rng.integers(max(1, span - 2 * pad), span + extra + 1))
+
+
+def _normal(rng, shape, dtype):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def draw_conv(rng, k, dilation=True, square=False):
+    """Inputs of a convolution: x, w, b, conv_param and a dout of the output's shape.
+
+    dilation: draw dilation 2 in every fourth case (else the key is left out).
+    square: square kernels (the NHWC layout's (f, f, n_C_prev, n_C) weights).
+    """
+    stride, pad, dtype = schedule(k)
+    dil = 2 if dilation and k % 4 == 1 else 1
+    n, c, f = int(rng.integers(2, 4)), int(rng.integers(1, 4)), int(rng.integers(1, 4))
+    if k % 7 == 6:
+        n = 1
+    hh = int(rng.integers(1, 5))
+    ww = hh if square else int(rng.integers(1, 5))
+    h = _length(rng, dil * (hh - 1) + 1, pad)
+    wd = _length(rng, dil * (ww - 1) + 1, pad)
+    conv_param = {"stride": stride, "pad": pad}
+    if dil != 1:
+        conv_param["dilation"] = dil
+    out_h = shapes.conv_output_size(h, hh, stride, pad, dil)
+    out_w = shapes.conv_output_size(wd, ww, stride, pad, dil)
+    return {"x": _normal(rng, (n, c, h, wd), dtype), "w": _normal(rng, (f, c, hh, ww), dtype),
+            "b": _normal(rng, (f,), dtype), "conv_param": conv_param,
+            "dout": _normal(rng, (n, f, out_h, out_w), dtype)}
+
+
+def draw_pool(rng, k):
+    """Inputs of a pooling layer: x, pool_param and a dout; half the cases are full of ties."""
+    stride, _, dtype = schedule(k)
+    ph, pw = (int(v) for v in rng.integers(1, 5, size=2))
+    if ph == pw == 1:
+        ph = 2
+    n, c = int(rng.integers(1, 3)), int(rng.integers(2, 4))
+    shape = (n, c, int(rng.integers(ph, ph + 5)), int(rng.integers(pw, pw + 5)))
+    if k % 4 in (0, 2):
+        x = rng.integers(0, 3, size=shape).astype(dtype)
+    else:
+        x = _normal(rng, shape, dtype)
+    pool_param = {"pool_height": ph, "pool_width": pw, "stride": stride}
+    out_hw = (shapes.pool_output_size(shape[2], ph, stride),
+              shapes.pool_output_size(shape[3], pw, stride))
+    return {"x": x, "pool_param": pool_param, "dout": _normal(rng, (n, c) + out_hw, dtype)}
+
+
+def draw_im2col(rng, k):
+    """Inputs of im2col_indices: x, field_height, field_width, padding, stride."""
+    stride, pad, dtype = schedule(k)
+    fh, fw = (int(v) for v in rng.integers(1, 5, size=2))
+    n, c = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+    x = _normal(rng, (n, c, _length(rng, fh, pad), _length(rng, fw, pad)), dtype)
+    return {"x": x, "field_height": fh, "field_width": fw, "padding": pad, "stride": stride}
+
+
+def draw_col2im(rng, k):
+    """Inputs of col2im_indices: cols, x_shape, field_height, field_width, padding, stride."""
+    inputs = draw_im2col(rng, k)
+    x = inputs.pop("x")
+    n, c, h, w = x.shape
+    fh, fw, pad, stride = (inputs[key] for key in ("field_height", "field_width", "padding", "stride"))
+    positions = (shapes.conv_output_size(h, fh, stride, pad)
+                 * shapes.conv_output_size(w, fw, stride, pad))
+    inputs["cols"] = _normal(rng, (c * fh * fw, positions * n), x.dtype)
+    inputs["x_shape"] = x.shape
+    return inputs
+
+
+def draw_conv_transpose(rng, k):
+    """Inputs of a transposed convolution: x (N, C_in, H, W), w (C_in, F, HH, WW), b, conv_param, dout."""
+    stride, pad, dtype = schedule(k)
+    pad = min(pad, 2)
+    dil = 2 if k % 4 == 1 else 1
+    out_pad = int(rng.integers(0, max(stride, dil)))
+    n, c, f = int(rng.integers(2, 4)), int(rng.integers(1, 4)), int(rng.integers(1, 4))
+    hh, ww = (int(v) for v in rng.integers(1, 5, size=2))
+    while True:
+        h, wd = (int(v) for v in rng.integers(1, 6, size=2))
+        try:
+            out_h = shapes.conv_transpose_output_size(h, hh, stride, pad, out_pad, dil)
+            out_w = shapes.conv_transpose_output_size(wd, ww, stride, pad, out_pad, dil)
+            break
+        except ValueError:  # pad too large for this input: draw another
+            continue
+    conv_param = {"stride": stride, "pad": pad, "output_padding": out_pad}
+    if dil != 1:
+        conv_param["dilation"] = dil
+    return {"x": _normal(rng, (n, c, h, wd), dtype), "w": _normal(rng, (c, f, hh, ww), dtype),
+            "b": _normal(rng, (f,), dtype), "conv_param": conv_param,
+            "dout": _normal(rng, (n, f, out_h, out_w), dtype)}
+
+
+def _params_text(params):
+    return ", ".join(f"{key} {value}" for key, value in params.items())
+
+
+def label_conv(inputs):
+    return (f"x {inputs['x'].shape}, w {inputs['w'].shape}, "
+            f"{_params_text(inputs['conv_param'])}, {inputs['x'].dtype}")
+
+
+def label_conv_nhwc(inputs):
+    x, w = inputs["x"], inputs["w"]
+    return (f"A_prev {x.shape[:1] + x.shape[2:] + x.shape[1:2]}, W {w.shape[2:] + w.shape[1::-1]}, "
+            f"{_params_text(inputs['conv_param'])}, {x.dtype}")
+
+
+def label_pool(inputs):
+    x, p = inputs["x"], inputs["pool_param"]
+    ties = ", with ties" if np.all(x == np.round(x)) else ""
+    return f"x {x.shape}, pool {p['pool_height']}x{p['pool_width']}, stride {p['stride']}{ties}, {x.dtype}"
+
+
+def label_im2col(inputs):
+    source = f"x {inputs['x'].shape}" if "x" in inputs else (
+        f"cols {inputs['cols'].shape}, x_shape {inputs['x_shape']}")
+    array = inputs.get("x", inputs.get("cols"))
+    return (f"{source}, field {inputs['field_height']}x{inputs['field_width']}, "
+            f"padding {inputs['padding']}, stride {inputs['stride']}, {array.dtype}")
+
+
+def make_cases(spec, seed, count):
+    """Draw ``count`` cases for the graded function ``spec`` (see table.Graded)."""
+    rng = np.random.default_rng(seed)
+    cases = []
+    for k in range(count):
+        inputs = spec.draw(rng, k)
+        args = spec.student_args(inputs)
+        returned = spec.reference(*args)
+        returned = returned if len(spec.returns) > 1 else (returned,)
+        expected = {name: np.asarray(value) for name, value in zip(spec.returns, returned)
+                    if name in spec.compared}
+        dtype = np.dtype(next(iter(expected.values())).dtype)
+        cases.append(Case(k + 1, inputs, args, expected, spec.label(inputs), dtype))
+    return cases

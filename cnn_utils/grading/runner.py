@@ -1,0 +1,234 @@
+"""Run a student's function on the graded cases, safely, and diagnose what it got wrong.
+
+Student code is untrusted: each call gets deep copies of its inputs and runs
+with warnings and floating-point errors silenced and with stdout and stderr
+captured, file descriptor 2 included (an nbgrader test cell that writes to
+stderr scores 0); any exception, SystemExit included, becomes a failed case.
+The returned values are copied at once. Only KeyboardInterrupt (how a notebook
+cell is stopped) gets through.
+"""
+
+import contextlib
+import copy
+import io
+import os
+import sys
+import tempfile
+import warnings
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from numbers import Real
+
+import numpy as np
+
+from cnn_utils.grading import compare, report, table
+from cnn_utils.grading.cases import make_cases
+from cnn_utils.grading.mistakes import MISTAKES, candidates
+
+# frames in these folders are not the student's: numpy, and cnn_utils (this file's grandparent)
+_LIBRARY_DIRS = tuple(os.path.dirname(path) + os.sep
+                      for path in (np.__file__, os.path.dirname(os.path.abspath(__file__))))
+_MESSAGE_LENGTH = 160
+
+
+@dataclass
+class CaseResult:
+    """What happened in one case."""
+    problem: str = None                           # the call failed or returned the wrong structure
+    kind: str = None                              # problems of one kind are reported together
+    checks: dict = field(default_factory=dict)    # output name -> None (right) or what is wrong
+    outputs: dict = field(default_factory=dict)   # output name -> the student's array (copied)
+
+
+@dataclass
+class Finding:
+    """A catalogued mistake that explains some wrong outputs."""
+    mistake: object
+    explained: dict    # output name -> number of wrong cases it explains
+    wrong: dict        # output name -> number of wrong cases
+
+
+@contextlib.contextmanager
+def silenced():
+    """Ignore warnings and floating-point errors; capture anything printed."""
+    sink = io.StringIO()
+    with warnings.catch_warnings(), np.errstate(all="ignore"), \
+            contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        warnings.simplefilter("ignore")
+        yield
+
+
+@contextlib.contextmanager
+def _descriptor_2_captured():
+    """Point file descriptor 2 at a scratch file: catches stderr output of C code and subprocesses."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no descriptor 2 in this process
+        saved = None
+    if saved is None:
+        yield
+        return
+    if sys.__stderr__ is not None:
+        sys.__stderr__.flush()
+    with tempfile.TemporaryFile() as scratch:
+        os.dup2(scratch.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _where(exc):
+    """' (line L in function)' of the innermost frame of the student's code, if any."""
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        if not tb.tb_frame.f_code.co_filename.startswith(_LIBRARY_DIRS):
+            frames.append(tb)
+        tb = tb.tb_next
+    if not frames:
+        return ""
+    return f" (line {frames[-1].tb_lineno} in {frames[-1].tb_frame.f_code.co_name})"
+
+
+def _describe(exc):
+    """(text, kind) of an exception; the kind (type and place) groups cases in the feedback."""
+    try:
+        text = " ".join(str(exc).split())
+    except Exception:  # noqa: BLE001 - an exception whose message itself fails
+        text = "(message unavailable)"
+    if len(text) > _MESSAGE_LENGTH:
+        text = text[:_MESSAGE_LENGTH - 3] + "..."
+    where = _where(exc)
+    return (f"raised {type(exc).__name__}{': ' + text if text else ''}{where}",
+            f"{type(exc).__name__}{where}")
+
+
+def call_student(function, args):
+    """(returned value, None, None), or (None, what went wrong, its kind); raises only KeyboardInterrupt."""
+    try:
+        with silenced(), _descriptor_2_captured():
+            return function(*copy.deepcopy(args)), None, None
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - SystemExit and the like are student failures too
+        return (None, *_describe(exc))
+
+
+def _type_text(value):
+    return "a numpy array" if isinstance(value, np.ndarray) else f"a {type(value).__name__}"
+
+
+def _plural_values(count):
+    return f"{count} value{'' if count == 1 else 's'}"
+
+
+def _split(spec, returned):
+    """Map the returned value onto spec.returns: ({name: value}, None) or (None, problem)."""
+    names = spec.returns
+    if len(names) == 1:
+        return {names[0]: returned}, None
+    expected = f"a tuple ({', '.join(names)})"
+    if not isinstance(returned, (tuple, list)):
+        return None, f"returned {_type_text(returned)}, expected {expected}"
+    if len(returned) != len(names):
+        return None, f"returned {_plural_values(len(returned))}, expected {expected}"
+    return dict(zip(names, returned)), None
+
+
+def run_case(spec, function, case):
+    """Call the student's function on one case and check every compared output."""
+    returned, problem, kind = call_student(function, case.args)
+    values = None
+    if problem is None:
+        values, problem = _split(spec, returned)
+        kind = problem
+    if problem is not None:
+        return CaseResult(problem, kind, {name: problem for name in spec.compared})
+    result = CaseResult()
+    for name in spec.compared:
+        array, message = compare.snapshot(values[name])
+        if array is not None:
+            result.outputs[name] = array
+            message = compare.difference(array, case.expected[name])
+        result.checks[name] = message
+    return result
+
+
+def diagnose(spec, cases, results):
+    """The catalogued mistakes that best explain each wrong output, as a list of Findings."""
+    explained = defaultdict(Counter)  # mistake name -> output name -> cases explained
+    wrong = Counter()
+    for case, result in zip(cases, results):
+        bad = {name: array for name, array in result.outputs.items() if result.checks[name]}
+        wrong.update(bad.keys())
+        if not bad:
+            continue
+        for mistake in MISTAKES.values():
+            models = candidates(mistake, spec.family, case.inputs)
+            for name, array in bad.items():
+                options = models.get(spec.canonical.get(name, name), [])
+                if any(compare.matches_model(array, table.to_layout(spec, name, option), case.dtype)
+                       for option in options):
+                    explained[mistake.name][name] += 1
+    best = {}
+    for name in spec.compared:  # a mistake must explain at least half the wrong cases: no coincidences
+        counts = {mistake: c[name] for mistake, c in explained.items() if 2 * c[name] >= wrong[name] > 0}
+        if counts:
+            top = max(counts.values())
+            best[name] = [mistake for mistake, count in counts.items() if count == top][:2]
+    findings = {}
+    for name, mistakes in best.items():
+        for mistake in mistakes:
+            finding = findings.setdefault(mistake, Finding(MISTAKES[mistake], {}, {}))
+            finding.explained[name] = explained[mistake][name]
+            finding.wrong[name] = wrong[name]
+    return list(findings.values())
+
+
+def _check_points(points):
+    if isinstance(points, bool) or not isinstance(points, Real) or not points >= 0:
+        raise ValueError(f"points must be a non-negative number, got {points!r}")
+    return float(points)
+
+
+def _check_count(count):
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"cases must be None or a positive int, got {count!r}")
+    return count
+
+
+def grade(name, student_fn, points, seed=0, cases=None):
+    """Grade a student's function against the reference on randomized cases; print the feedback.
+
+    Inputs:
+    - name: a graded reference name, e.g. 'conv_backward_naive' or 'nhwc.conv_forward'
+    - student_fn: the student's function, with the reference's signature
+    - points: the points of the test cell
+    - seed: seed of the random cases
+    - cases: number of cases (None: the function's default, 14-20)
+
+    Returns:
+    - score: points * fraction of (case, output) checks passed, rounded to 2 decimals
+    """
+    spec = table.lookup(name)
+    points = _check_points(points)
+    count = spec.count if cases is None else _check_count(cases)
+    with silenced():
+        case_list = make_cases(spec, seed, count)
+    if not callable(student_fn):
+        problem = f"is not a function (got {_type_text(student_fn)})"
+        results = [CaseResult(problem, problem, {out: problem for out in spec.compared})
+                   for _ in case_list]
+        findings = []
+    else:
+        results = [run_case(spec, student_fn, case) for case in case_list]
+        with silenced():
+            findings = diagnose(spec, case_list, results)
+    passed = sum(message is None for result in results for message in result.checks.values())
+    total = sum(len(result.checks) for result in results)
+    score = round(points * passed / total, 2)
+    hint_variables = table.HINT_VARIABLES[spec.layout]
+    print(report.render(name, spec, case_list, results, findings, score, points, hint_variables))
+    return score

@@ -1,0 +1,147 @@
+"""The graded functions: one entry per name, saying how to draw cases, call and compare.
+
+Adding a graded function is one ``Graded`` entry in ``GRADED``: a case drawer
+from ``cases``, the arguments the student's function receives (backward
+functions get the cache of the reference forward pass), the reference that
+produces the expected values, the names of the returned values, and the
+mistake family (see ``mistakes``) whose models diagnose wrong results.
+"""
+
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Callable
+
+from cnn_utils import reference as ref
+from cnn_utils.grading import cases
+from cnn_utils.reference import nhwc
+
+NHWC_NAMES = {"Z": "out", "dA_prev": "dx", "dW": "dw", "db": "db"}
+HINT_VARIABLES = {"nchw": {"sum_axes": "(0, 2, 3)"}, "nhwc": {"sum_axes": "(0, 1, 2)"}}
+
+
+@dataclass(frozen=True)
+class Graded:
+    """How one function is graded."""
+    family: str                       # key of the mistake models that apply
+    draw: Callable                    # (rng, k) -> canonical inputs of case k
+    label: Callable                   # canonical inputs -> text for the feedback
+    student_args: Callable            # canonical inputs -> positional arguments
+    reference: Callable               # the reference function, called with the same arguments
+    returns: tuple                    # names of the returned values; one name = a bare array
+    compared: tuple                   # the returned values that are checked
+    count: int = 20                   # cases per grade() call
+    layout: str = "nchw"
+    canonical: dict = field(default_factory=dict)  # returned name -> model output name
+
+
+def _conv_args(i):
+    return i["x"], i["w"], i["b"], i["conv_param"]
+
+
+def _backward_args(forward, make_forward_args):
+    """Arguments (dout, cache) of a backward function, the cache from the reference forward."""
+    return lambda i: (i["dout"], forward(*make_forward_args(i))[1])
+
+
+def _pool_args(i):
+    return i["x"], i["pool_param"]
+
+
+def _im2col_args(i):
+    return i["x"], i["field_height"], i["field_width"], i["padding"], i["stride"]
+
+
+def _col2im_args(i):
+    return i["cols"], i["x_shape"], i["field_height"], i["field_width"], i["padding"], i["stride"]
+
+
+def _nhwc_args(i):
+    """NCHW canonical inputs -> (A_prev, W, b, hparameters) of the Coursera layout."""
+    x, w, b = i["x"], i["w"], i["b"]
+    return (x.transpose(0, 2, 3, 1).copy(), w.transpose(2, 3, 1, 0).copy(),
+            b.reshape(1, 1, 1, -1).copy(), dict(i["conv_param"]))
+
+
+def _nhwc_dout_args(i):
+    return (i["dout"].transpose(0, 2, 3, 1).copy(), nhwc.conv_forward(*_nhwc_args(i))[1])
+
+
+_conv = partial(Graded, draw=cases.draw_conv, label=cases.label_conv)
+_conv_plain = partial(Graded, draw=partial(cases.draw_conv, dilation=False), label=cases.label_conv)
+_pool = partial(Graded, draw=cases.draw_pool, label=cases.label_pool)
+_nhwc = partial(Graded, draw=partial(cases.draw_conv, dilation=False, square=True),
+                label=cases.label_conv_nhwc, layout="nhwc", canonical=NHWC_NAMES, count=14)
+_transpose = partial(Graded, draw=cases.draw_conv_transpose, label=cases.label_conv, count=16)
+_FORWARD = ("out", "cache")
+_CONV_GRADS = ("dx", "dw", "db")
+
+GRADED = {
+    "conv_forward_naive": _conv(
+        family="conv_forward", student_args=_conv_args, reference=ref.conv_forward_naive,
+        returns=_FORWARD, compared=("out",)),
+    "conv_backward_naive": _conv(
+        family="conv_backward", student_args=_backward_args(ref.conv_forward_naive, _conv_args),
+        reference=ref.conv_backward_naive, returns=_CONV_GRADS, compared=_CONV_GRADS),
+    "conv_backward_flipped": _conv(
+        family="conv_backward", student_args=_backward_args(ref.conv_forward_naive, _conv_args),
+        reference=ref.conv_backward_flipped, returns=_CONV_GRADS, compared=_CONV_GRADS),
+    "max_pool_forward_naive": _pool(
+        family="max_pool_forward", student_args=_pool_args, reference=ref.max_pool_forward_naive,
+        returns=_FORWARD, compared=("out",)),
+    "max_pool_backward_naive": _pool(
+        family="max_pool_backward",
+        student_args=_backward_args(ref.max_pool_forward_naive, _pool_args),
+        reference=ref.max_pool_backward_naive, returns=("dx",), compared=("dx",)),
+    "avg_pool_forward_naive": _pool(
+        family="avg_pool_forward", student_args=_pool_args, reference=ref.avg_pool_forward_naive,
+        returns=_FORWARD, compared=("out",)),
+    "avg_pool_backward_naive": _pool(
+        family="avg_pool_backward",
+        student_args=_backward_args(ref.avg_pool_forward_naive, _pool_args),
+        reference=ref.avg_pool_backward_naive, returns=("dx",), compared=("dx",)),
+    "im2col_indices": Graded(
+        family="im2col", draw=cases.draw_im2col, label=cases.label_im2col,
+        student_args=_im2col_args, reference=ref.im2col_indices, returns=("cols",),
+        compared=("cols",)),
+    "col2im_indices": Graded(
+        family="col2im", draw=cases.draw_col2im, label=cases.label_im2col,
+        student_args=_col2im_args, reference=ref.col2im_indices, returns=("x",), compared=("x",)),
+    "conv_forward_im2col": _conv_plain(
+        family="conv_forward", student_args=_conv_args, reference=ref.conv_forward_im2col,
+        returns=_FORWARD, compared=("out",)),
+    "conv_backward_im2col": _conv_plain(
+        family="conv_backward", student_args=_backward_args(ref.conv_forward_im2col, _conv_args),
+        reference=ref.conv_backward_im2col, returns=_CONV_GRADS, compared=_CONV_GRADS),
+    "max_pool_backward_im2col": _pool(
+        family="max_pool_backward",
+        student_args=_backward_args(ref.max_pool_forward_im2col, _pool_args),
+        reference=ref.max_pool_backward_im2col, returns=("dx",), compared=("dx",)),
+    "conv_transpose_forward": _transpose(
+        family="conv_transpose_forward", student_args=_conv_args,
+        reference=ref.conv_transpose_forward, returns=_FORWARD, compared=("out",)),
+    "conv_transpose_backward": _transpose(
+        family="conv_transpose_backward",
+        student_args=_backward_args(ref.conv_transpose_forward, _conv_args),
+        reference=ref.conv_transpose_backward, returns=_CONV_GRADS, compared=_CONV_GRADS),
+    "nhwc.conv_forward": _nhwc(
+        family="conv_forward", student_args=_nhwc_args, reference=nhwc.conv_forward,
+        returns=("Z", "cache"), compared=("Z",)),
+    "nhwc.conv_backward": _nhwc(
+        family="conv_backward", student_args=_nhwc_dout_args, reference=nhwc.conv_backward,
+        returns=("dA_prev", "dW", "db"), compared=("dA_prev", "dW", "db")),
+}
+
+
+def lookup(name):
+    """The ``Graded`` entry of ``name``; ValueError listing the known names otherwise."""
+    if name not in GRADED:
+        known = ", ".join(sorted(GRADED))
+        raise ValueError(f"unknown graded function {name!r}; known names: {known}")
+    return GRADED[name]
+
+
+def to_layout(spec, name, array):
+    """A mistake model's canonical NCHW output, in the layout of the student's returned ``name``."""
+    if spec.layout == "nhwc" and array.ndim == 4:
+        return array.transpose(2, 3, 1, 0) if name == "dW" else array.transpose(0, 2, 3, 1)
+    return array
