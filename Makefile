@@ -4,16 +4,20 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test bench lessons install clean
+.PHONY: demo test bench lessons browser install system clean
 
 demo: $(INSTALLED)  ## the library in one minute: variants agree, naive vs fast speedup
 	$(PY) benchmarks/demo.py
 
-test: $(INSTALLED)  ## everything, the oracle tests against PyTorch included
+test: $(INSTALLED) system  ## everything: oracle tests against PyTorch, notebooks, widgets, browser
 	$(PY) -m pytest
 
-bench: $(INSTALLED)  ## speed of naive / im2col / fast against PyTorch CPU
+bench: $(INSTALLED)  ## speed of naive / im2col / fast against PyTorch CPU, and widget update times
 	$(PY) benchmarks/bench_layers.py
+	$(PY) benchmarks/bench_widgets.py
+
+browser: $(INSTALLED) system  ## the explorers in JupyterLab + headless chromium; screenshots in test-artifacts/
+	$(PY) -m pytest -m browser tests/test_browser.py
 
 lessons: $(INSTALLED)  ## regenerate lessons/ from solutions/ with nbgrader (never edit lessons/ by hand)
 	rm -rf lessons
@@ -22,11 +26,16 @@ lessons: $(INSTALLED)  ## regenerate lessons/ from solutions/ with nbgrader (nev
 
 install: $(INSTALLED)
 
+system:  ## Debian packages the browser tests need (chromium for Playwright)
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "chromium is missing: sudo apt-get install chromium (until then the browser tests skip)"; fi; fi
+
 $(INSTALLED): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed, found " + sys.version.split()[0])'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,oracle]'
+	$(PY) -m pip install --quiet -e '.[dev,oracle,widgets,browser]'
 	touch $@
 
 clean:

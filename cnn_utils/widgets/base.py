@@ -1,0 +1,135 @@
+"""The explorer frame shared by every view: labelled sliders, the click bridge, one update per change.
+
+A subclass lists its controls in ``CONTROLS`` (name -> (label, min, max, default) for
+a slider, or (label, options, default) for toggle buttons),
+names its selectable grids in ``SELECTIONS`` (token prefix -> (row control, col control))
+and implements ``draw()``, which reads ``self.value(name)``, sets the rendered state
+attributes, and returns (formula text, note text, grids HTML). A ``ValueError`` from
+``draw()`` (an invalid geometry, from cnn_utils.shapes) is shown in the widget instead
+of raised.
+"""
+
+import itertools
+from html import escape
+
+import ipywidgets as w
+
+from cnn_utils.widgets.render import STYLE
+
+_ids = itertools.count()
+
+
+class Explorer(w.VBox):
+    """Base class: build controls from ``CONTROLS``, redraw on any change."""
+
+    CONTROLS = {}
+    SELECTIONS = {}
+    EXTRA_ROW = ()  # names of controls laid out on the selection row
+
+    def __init__(self, **initial):
+        unknown = set(initial) - set(self.CONTROLS)
+        if unknown:
+            raise ValueError(f"unknown control(s) {sorted(unknown)}; known: {sorted(self.CONTROLS)}")
+        for name, v in initial.items():
+            spec = self.CONTROLS[name]
+            allowed = spec[1] if len(spec) == 3 else range(spec[1], spec[2] + 1)
+            if v not in allowed:
+                raise ValueError(f"{name}={v!r} is outside what its control allows: {list(allowed)}")
+        self.controls = {name: self.make_control(spec) for name, spec in self.CONTROLS.items()}
+        self.bridge_class = f"cnnw-bridge-{next(_ids)}"
+        self._bridge = w.Text(description="clicked cell", layout=w.Layout(display="none"))
+        self._bridge.add_class(self.bridge_class)
+        self._formula = w.HTML(layout=w.Layout(margin="4px 0"))
+        self._formula.add_class("cnnw-formula")
+        self._note = w.HTML()
+        self._note.add_class("cnnw-note")
+        self._grids = w.HTML(layout=w.Layout(overflow="auto", max_width="100%"))
+        self._grids.add_class("cnnw-grids")
+        self._busy = False
+        self.error = ""
+        self.formula_text = ""
+        self.note_text = ""
+        selection = {c for pair in self.SELECTIONS.values() for c in pair} | set(self.EXTRA_ROW)
+        box = w.Layout(flex_flow="row wrap")
+        rows = [w.Box([c for n, c in self.controls.items() if n not in selection], layout=box),
+                w.Box([c for n, c in self.controls.items() if n in selection], layout=box)]
+        super().__init__(rows + [self._formula, self._note, self._grids, self._bridge])
+        for name, control in self.controls.items():
+            control.add_class(f"cnnw-control-{name.replace('_', '-')}")
+            control.observe(self._on_change, names="value")
+        self._bridge.observe(self._on_click, names="value")
+        self.set(**initial)
+
+    @staticmethod
+    def make_control(spec):
+        """A labelled, keyboard-operable control from (label, min, max, default): an integer
+        slider (arrow keys move it), or from (label, options, default): toggle buttons."""
+        style = {"description_width": "initial"}
+        if len(spec) == 3:
+            label, options, default = spec
+            return w.ToggleButtons(options=options, value=default, description=label, style=style)
+        label, low, high, default = spec
+        return w.IntSlider(value=default, min=low, max=high, description=label,
+                           continuous_update=True, style=style, layout=w.Layout(width="250px"))
+
+    def value(self, name):
+        return self.controls[name].value
+
+    def set(self, **values):
+        """Set several controls at once, then redraw once."""
+        self._busy = True
+        try:
+            for name, v in values.items():
+                self.controls[name].value = v
+        finally:
+            self._busy = False
+        self.update()
+
+    def _on_change(self, _change):
+        if not self._busy:
+            self.update()
+
+    def _on_click(self, change):
+        """A clicked grid cell arrives as 'prefix:row:col:stamp'; select it."""
+        parts = change["new"].split(":")
+        if len(parts) < 3 or parts[0] not in self.SELECTIONS:
+            return
+        row_name, col_name = self.SELECTIONS[parts[0]]
+        self.set(**{row_name: int(parts[1]), col_name: int(parts[2])})
+
+    def bound_selection(self, prefix, n_rows, n_cols):
+        """Limit the selection sliders of ``prefix`` to a grid of n_rows x n_cols; return (row, col)."""
+        row_name, col_name = self.SELECTIONS[prefix]
+        was_busy, self._busy = self._busy, True
+        try:
+            self.controls[row_name].max = n_rows - 1
+            self.controls[col_name].max = n_cols - 1
+        finally:
+            self._busy = was_busy
+        return self.value(row_name), self.value(col_name)
+
+    def update(self):
+        """Recompute the index maps and redraw; show a ValueError as a message."""
+        self._busy = True
+        try:
+            self.formula_text, self.note_text, grids = self.draw()
+            self.error = ""
+        except ValueError as exc:
+            self.error = str(exc)
+            self.formula_text, self.note_text, grids = self.error, "", ""
+            self.clear_state()
+        finally:
+            self._busy = False
+        colour = "#b00020" if self.error else "#000"
+        self._formula.value = (f'<pre style="margin:0;color:{colour};white-space:pre-wrap">'
+                               f"{escape(self.formula_text)}</pre>")
+        self._note.value = f'<div style="font:13px sans-serif">{escape(self.note_text)}</div>'
+        self._grids.value = STYLE + grids if grids else ""
+        self.grids_html = grids
+
+    def draw(self):
+        raise NotImplementedError
+
+    def clear_state(self):
+        """Reset the rendered-state attributes after an invalid setting."""
+        raise NotImplementedError
