@@ -1,7 +1,7 @@
 """The convolution explorer in a real browser: JupyterLab on 127.0.0.1, Debian's chromium via Playwright.
 
-The test opens tests/browser/explorer.ipynb in a temporary root, runs its explorer cell,
-moves the stride slider with the keyboard (ArrowRight on the focused handle) and checks
+The test opens lesson 1 (lessons/a1_conv_forward) in a temporary root, runs its explorer
+cell, moves the stride slider with the keyboard (ArrowRight on the focused handle) and checks
 that the formula and the output grid change, then selects an output cell with the mouse
 and another with the keyboard (Enter on a focused cell). Screenshots go to
 test-artifacts/ at the repository root. The server, its kernel and the browser are shut
@@ -28,7 +28,7 @@ from conftest import require
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK = ROOT / "tests" / "browser" / "explorer.ipynb"
+NOTEBOOK = ROOT / "lessons" / "a1_conv_forward" / "conv_forward.ipynb"
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu",
@@ -99,6 +99,9 @@ def lab(tmp_path):
     news = tmp_path / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     news.parent.mkdir(parents=True)
     news.write_text('{"fetchNews": "false"}')  # no news toast over the screenshots
+    tracker = tmp_path / "settings" / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+    tracker.parent.mkdir(parents=True)
+    tracker.write_text('{"windowingMode": "none"}')  # every cell in the page, not only the visible ones
     log = tmp_path / "jupyter.log"
     cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.allow_root=True",
            "--ServerApp.ip=127.0.0.1",
@@ -138,34 +141,34 @@ def test_stride_moves_with_the_keyboard(lab):
             page.goto(lab)
             # run the cell only once the kernel is up, or Shift+Enter just moves on
             sync_api.expect(page.get_by_role("button", name=re.compile(r"\| Idle"))).to_be_visible()
-            editor = page.locator(".jp-CodeCell .jp-InputArea-editor").first
-            editor.click()
-            page.keyboard.press("Shift+Enter")
+            explorer_cell = page.locator(".jp-CodeCell", has_text="ConvExplorer(").first
+            explorer_cell.locator(".jp-InputArea-editor").click()
+            page.keyboard.press("Shift+Enter")  # runs that cell only: it imports what it needs
             formula = page.locator(".cnnw-formula").first
-            sync_api.expect(formula).to_contain_text("= floor(5 / 1) + 1 = 6")
-            assert out_cells(page) == 36
+            sync_api.expect(formula).to_contain_text("/ 2) + 1 = floor(5 / 2) + 1 = 3")
+            assert out_cells(page) == 9
             grid_before = page.locator(".cnnw-grids").inner_html()
-            page.locator(".cnnw-grids").first.screenshot(path=str(ARTIFACTS / "explorer_stride1.png"))
+            page.locator(".cnnw-grids").first.screenshot(path=str(ARTIFACTS / "explorer_stride2.png"))
 
             handle = page.locator(".cnnw-control-stride .noUi-handle")
             handle.focus()
             page.keyboard.press("ArrowRight")
-            sync_api.expect(formula).to_contain_text("/ 2) + 1 = floor(5 / 2) + 1 = 3")
-            sync_api.expect(page.locator(".cnnw-grids td[data-cell^='out:']")).to_have_count(9)
-            assert readout(page, "stride") == "2"
+            sync_api.expect(formula).to_contain_text("/ 3) + 1 = floor(5 / 3) + 1 = 2")
+            sync_api.expect(page.locator(".cnnw-grids td[data-cell^='out:']")).to_have_count(4)
+            assert readout(page, "stride") == "3"
             assert page.locator(".cnnw-grids").inner_html() != grid_before
-            page.screenshot(path=str(ARTIFACTS / "explorer_stride2_lab.png"))
+            page.screenshot(path=str(ARTIFACTS / "explorer_stride3_lab.png"))
 
-            page.locator(".cnnw-grids td[data-cell='out:2:1']").click()  # mouse
-            sync_api.expect(page.locator(".cnnw-control-out-row .widget-readout")).to_have_text("2")
-            sync_api.expect(page.locator(".cnnw-control-out-col .widget-readout")).to_have_text("1")
-            cell = page.locator(".cnnw-grids td[data-cell='out:1:2']")  # keyboard on a cell
+            page.locator(".cnnw-grids td[data-cell='out:1:0']").click()  # mouse
+            sync_api.expect(page.locator(".cnnw-control-out-row .widget-readout")).to_have_text("1")
+            sync_api.expect(page.locator(".cnnw-control-out-col .widget-readout")).to_have_text("0")
+            cell = page.locator(".cnnw-grids td[data-cell='out:0:1']")  # keyboard on a cell
             cell.focus()
             page.keyboard.press("Enter")
-            sync_api.expect(page.locator(".cnnw-control-out-row .widget-readout")).to_have_text("1")
-            sync_api.expect(page.locator(".cnnw-control-out-col .widget-readout")).to_have_text("2")
+            sync_api.expect(page.locator(".cnnw-control-out-row .widget-readout")).to_have_text("0")
+            sync_api.expect(page.locator(".cnnw-control-out-col .widget-readout")).to_have_text("1")
             sync_api.expect(page.locator(".cnnw-grids td.cnnw-sel")).to_have_attribute(
-                "data-cell", "out:1:2")
-            page.locator(".cnnw-grids").first.screenshot(path=str(ARTIFACTS / "explorer_stride2.png"))
+                "data-cell", "out:0:1")
+            page.locator(".cnnw-grids").first.screenshot(path=str(ARTIFACTS / "explorer_stride3.png"))
         finally:
             browser.close()
