@@ -231,7 +231,8 @@ def test_graded_names_are_reference_names_with_their_points(notebook):
         assert float(points) == meta["points"], f"{meta['grade_id']}: grade() points differ from the cell's"
         assert reference_function(name), f"{name} is not a public function of cnn_utils.reference"
         solution = solution_ids.get(name.replace(".", "_"), "")
-        assert f"def {function}(" in solution, f"{name}: no solution cell defines {function}"
+        assert re.search(rf"^\s*(def {function}\(|class {function}\b)", solution, re.M), \
+            f"{name}: no solution cell defines {function}"
 
 
 # --- lessons ----------------------------------------------------------------------------------

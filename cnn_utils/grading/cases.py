@@ -158,6 +158,64 @@ def label_im2col(inputs):
             f"padding {inputs['padding']}, stride {inputs['stride']}, {array.dtype}")
 
 
+def draw_conv_relu_pool(rng, k):
+    """Inputs of the conv-relu-pool sandwich: x, w, b, conv_param, pool_param, dout (pooled shape).
+
+    The convolution is drawn as for conv_forward_im2col (no dilation); the pool window (1-3 per
+    side, stride 1-2, overlapping or not) fits the convolution's output.
+    """
+    inputs = draw_conv(rng, k, dilation=False)
+    n, f, out_h, out_w = inputs["dout"].shape
+    ph = int(rng.integers(1, min(3, out_h) + 1))
+    pw = int(rng.integers(1, min(3, out_w) + 1))
+    stride = int(rng.integers(1, 3))
+    inputs["pool_param"] = {"pool_height": ph, "pool_width": pw, "stride": stride}
+    pooled = (shapes.pool_output_size(out_h, ph, stride), shapes.pool_output_size(out_w, pw, stride))
+    inputs["dout"] = rng.standard_normal((n, f) + pooled).astype(inputs["x"].dtype)
+    return inputs
+
+
+def label_conv_relu_pool(inputs):
+    p = inputs["pool_param"]
+    return (f"{label_conv(inputs)}, pool {p['pool_height']}x{p['pool_width']} "
+            f"stride {p['stride']}")
+
+
+def draw_convnet(rng, k):
+    """Inputs of ThreeLayerConvNet: constructor kwargs, parameters to load, X, y.
+
+    Filter sizes 1, 2, 3, 5 (even sizes shrink the input by one: pad (K-1)//2), odd and
+    non-square inputs (the 2x2 pool drops a row/column), reg 0 or positive, float32 in every
+    fourth case.
+    """
+    dtype = np.float32 if k % 4 == 3 else np.float64
+    filter_size = (3, 1, 2, 5)[k % 4]
+    C = int(rng.integers(1, 4))
+    H, W = (int(v) for v in rng.integers(max(2, filter_size - 1) + 1, 9, size=2))
+    F, hidden, classes = int(rng.integers(1, 5)), int(rng.integers(2, 9)), int(rng.integers(2, 6))
+    kwargs = {"input_dim": (C, H, W), "num_filters": F, "filter_size": filter_size,
+              "hidden_dim": hidden, "num_classes": classes,
+              "weight_scale": float(rng.choice([1e-2, 0.1, 1.0])), "reg": (0.0, 0.3)[k % 2],
+              "dtype": dtype}
+    pad = (filter_size - 1) // 2
+    pooled = ((H + 2 * pad - filter_size + 1) // 2) * ((W + 2 * pad - filter_size + 1) // 2)
+    param_shapes = {"W1": (F, C, filter_size, filter_size), "b1": (F,), "W2": (F * pooled, hidden),
+                    "b2": (hidden,), "W3": (hidden, classes), "b3": (classes,)}
+    params = {name: (0.5 * rng.standard_normal(shape)).astype(dtype)
+              for name, shape in param_shapes.items()}
+    N = int(rng.integers(1, 5))
+    return {"kwargs": kwargs, "params": params,
+            "X": rng.standard_normal((N, C, H, W)).astype(dtype),
+            "y": rng.integers(0, kwargs["num_classes"], size=N)}
+
+
+def label_convnet(inputs):
+    kw = inputs["kwargs"]
+    return (f"input_dim {kw['input_dim']}, num_filters {kw['num_filters']}, filter_size "
+            f"{kw['filter_size']}, hidden_dim {kw['hidden_dim']}, num_classes {kw['num_classes']}, "
+            f"reg {kw['reg']}, N {len(inputs['y'])}, {np.dtype(kw['dtype'])}")
+
+
 def make_cases(spec, seed, count):
     """Draw ``count`` cases for the graded function ``spec`` (see table.Graded)."""
     rng = np.random.default_rng(seed)

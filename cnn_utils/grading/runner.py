@@ -223,7 +223,8 @@ def grade(name, student_fn, points, seed=0, cases=None):
                    for _ in case_list]
         findings = []
     else:
-        results = [run_case(spec, student_fn, case) for case in case_list]
+        function = spec.wrap(student_fn) if spec.wrap else student_fn
+        results = [run_case(spec, function, case) for case in case_list]
         with silenced():
             findings = diagnose(spec, case_list, results)
     passed = sum(message is None for result in results for message in result.checks.values())

@@ -12,7 +12,7 @@ from functools import partial
 from typing import Callable
 
 from cnn_utils import reference as ref
-from cnn_utils.grading import cases
+from cnn_utils.grading import cases, network
 from cnn_utils.reference import nhwc
 
 NHWC_NAMES = {"Z": "out", "dA_prev": "dx", "dW": "dw", "db": "db"}
@@ -32,6 +32,7 @@ class Graded:
     count: int = 20                   # cases per grade() call
     layout: str = "nchw"
     canonical: dict = field(default_factory=dict)  # returned name -> model output name
+    wrap: Callable = None             # the student's object -> the function that is called
 
 
 def _conv_args(i):
@@ -129,6 +130,21 @@ GRADED = {
     "nhwc.conv_backward": _nhwc(
         family="conv_backward", student_args=_nhwc_dout_args, reference=nhwc.conv_backward,
         returns=("dA_prev", "dW", "db"), compared=("dA_prev", "dW", "db")),
+    "conv_relu_pool_forward": Graded(
+        family="conv_relu_pool_forward", draw=cases.draw_conv_relu_pool,
+        label=cases.label_conv_relu_pool, student_args=network.sandwich_args,
+        reference=ref.conv_relu_pool_forward, returns=_FORWARD, compared=("out",), count=16),
+    "conv_relu_pool_backward": Graded(
+        family="conv_relu_pool_backward", draw=cases.draw_conv_relu_pool,
+        label=cases.label_conv_relu_pool, student_args=network.sandwich_backward_args,
+        reference=network.sandwich_backward_reference, returns=_CONV_GRADS, compared=_CONV_GRADS,
+        count=16, wrap=network.through_own_forward),
+    "ThreeLayerConvNet": Graded(
+        family="ThreeLayerConvNet", draw=cases.draw_convnet, label=cases.label_convnet,
+        student_args=network.convnet_args,
+        reference=network.convnet_driver(ref.ThreeLayerConvNet),
+        returns=network.CONVNET_OUTPUTS, compared=network.CONVNET_OUTPUTS, count=12,
+        wrap=network.convnet_driver),
 }
 
 

@@ -16,3 +16,5 @@ from cnn_utils.reference.im2col import (col2im_indices, conv_backward_im2col, co
                                         get_im2col_indices, im2col_indices, max_pool_backward_im2col,
                                         max_pool_backward_reshape, max_pool_forward_im2col,
                                         max_pool_forward_reshape)
+from cnn_utils.reference.cnn import (ThreeLayerConvNet, conv_relu_backward, conv_relu_forward,
+                                     conv_relu_pool_backward, conv_relu_pool_forward)
