@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test bench lessons browser install system clean
+.PHONY: demo test bench lab lessons browser install system clean
 
 demo: $(INSTALLED)  ## the library in one minute: variants agree, naive vs fast speedup
 	$(PY) benchmarks/demo.py
@@ -18,6 +18,9 @@ bench: $(INSTALLED)  ## speed of naive / im2col / fast against PyTorch CPU, and 
 
 browser: $(INSTALLED) system  ## the explorers in JupyterLab + headless chromium; screenshots in test-artifacts/
 	$(PY) -m pytest -m browser tests/test_browser.py
+
+lab: $(INSTALLED)  ## JupyterLab on the lessons
+	$(VENV)/bin/jupyter lab --notebook-dir=lessons
 
 lessons: $(INSTALLED)  ## regenerate lessons/ from solutions/ with nbgrader (never edit lessons/ by hand)
 	rm -rf lessons
