@@ -22,7 +22,6 @@ size the windows tile the input and a plain reshape does the job
 import operator
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from cnn_utils.shapes import (check_array, check_conv, check_dout, check_pool,
                               conv_output_size, conv_params, pool_params)
@@ -68,23 +67,20 @@ def offset_slices(kh, kw, out_h, out_w, stride, dilation):
             slice(left, left + stride * (out_w - 1) + 1, stride))
 
 
-def window_view(xp, field_height, field_width, stride=1, dilation=1):
-    """Read-only strided view of all windows of an (already padded) array; no copy.
+def add_windows(target, windows, stride=1, dilation=1):
+    """The sum of col2im: add every window back onto the entries it was read from, in place.
 
     Inputs:
-    - xp: array (N, C, Hp, Wp)
-
-    Returns:
-    - view (N, C, field_height, field_width, out_h, out_w) with
-      view[n, c, kh, kw, oh, ow] = xp[n, c, oh*stride + kh*dilation, ow*stride + kw*dilation]
+    - target: (..., Hp, Wp) padded array, modified in place
+    - windows: (HH, WW, ..., H_out, W_out); windows[kh, kw] is added onto the entries
+      that kernel entry (kh, kw) reads under each output position
     """
-    n, c, hp, wp = xp.shape
-    out_h = (hp - dilation * (field_height - 1) - 1) // stride + 1
-    out_w = (wp - dilation * (field_width - 1) - 1) // stride + 1
-    sn, sc, sh, sw = xp.strides
-    return as_strided(xp, (n, c, field_height, field_width, out_h, out_w),
-                      (sn, sc, sh * dilation, sw * dilation, sh * stride, sw * stride),
-                      writeable=False)
+    HH, WW = windows.shape[:2]
+    out_h, out_w = windows.shape[-2:]
+    for kh in range(HH):
+        for kw in range(WW):
+            rows, cols = offset_slices(kh, kw, out_h, out_w, stride, dilation)
+            target[..., rows, cols] += windows[kh, kw]
 
 
 def window_argmax(windows, axis=-1):
@@ -172,13 +168,10 @@ def col2im_indices(cols, x_shape, field_height=3, field_width=3, padding=1, stri
             f"kernel, padding {padding}, stride {stride}, dilation {dilation} needs "
             f"{expected} = (C*field_height*field_width, out_h*out_w*N)")
     windows = cols.reshape(C, field_height, field_width, out_h, out_w, N)
-    # accumulate in (C, Hp, Wp, N) so that each add runs over contiguous samples
+    # accumulate in memory order (C, Hp, Wp, N), so that each add runs over contiguous samples
     xp = np.zeros((C, H + 2 * padding, W + 2 * padding, N), dtype=cols.dtype)
-    for kh in range(field_height):
-        for kw in range(field_width):
-            rows, cols_ = offset_slices(kh, kw, out_h, out_w, stride, dilation)
-            xp[:, rows, cols_, :] += windows[:, kh, kw]
-    return np.ascontiguousarray(xp[:, padding:padding + H, padding:padding + W].transpose(3, 0, 1, 2))
+    add_windows(xp.transpose(0, 3, 1, 2), windows.transpose(1, 2, 0, 5, 3, 4), stride, dilation)
+    return np.ascontiguousarray(crop_hw(xp.transpose(3, 0, 1, 2), padding))
 
 
 def conv_forward_im2col(x, w, b, conv_param):

@@ -1,0 +1,236 @@
+"""Speed of the reference convolution and max-pool layers against PyTorch CPU.
+
+    python benchmarks/bench_layers.py [--quick]
+
+Times forward + backward (median milliseconds) of the naive loops, im2col,
+fast (and the reshape pool) in float64 and float32, and their ratio to
+PyTorch CPU on the same shapes. numpy and torch run in separate worker
+processes, in alternating rounds: in one process on two cores the idle
+threads of one library spin against the other and both figures lie. Both use
+2 threads. The naive loops run on a reduced batch; their time is scaled to
+the full batch. The table is printed and written to benchmarks/results/latest.md.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+THREADS = 2
+NAIVE_BATCH = 1
+# name: (x shape, w shape, stride, pad)
+CONV_CASES = {
+    "S1": ((100, 3, 31, 31), (25, 3, 3, 3), 2, 1),
+    "S2": ((50, 3, 32, 32), (32, 3, 7, 7), 1, 3),
+    "S3": ((64, 64, 32, 32), (64, 64, 3, 3), 1, 1),
+}
+# name: (x shape, pool size, stride)
+POOL_CASES = {
+    "P1": ((100, 3, 32, 32), 2, 2),
+    "P2": ((64, 64, 32, 32), 2, 2),
+    "P3": ((64, 64, 33, 33), 3, 2),
+}
+DTYPES = ("float64", "float32")
+RESULTS = Path(__file__).resolve().parent / "results" / "latest.md"
+
+
+def conv_flops(case):
+    """Multiply-adds x 2 of forward + backward (out, dx, dw): three products of the same size."""
+    (n, c, h, w), (f, _, hh, ww), stride, pad = CONV_CASES[case]
+    out_h = (h + 2 * pad - hh) // stride + 1
+    out_w = (w + 2 * pad - ww) // stride + 1
+    return 3 * 2 * n * f * out_h * out_w * c * hh * ww
+
+
+def make_inputs(case, dtype, batch=None):
+    """Seeded (x, w, b, conv_param) or (x, pool_param) for ``case``, batch cut to ``batch``."""
+    rng = np.random.default_rng(0)
+    if case in CONV_CASES:
+        x_shape, w_shape, stride, pad = CONV_CASES[case]
+        x_shape = (batch or x_shape[0],) + x_shape[1:]
+        return (rng.standard_normal(x_shape).astype(dtype), rng.standard_normal(w_shape).astype(dtype),
+                rng.standard_normal(w_shape[0]).astype(dtype), {"stride": stride, "pad": pad})
+    x_shape, size, stride = POOL_CASES[case]
+    x_shape = (batch or x_shape[0],) + x_shape[1:]
+    return (rng.standard_normal(x_shape).astype(dtype),
+            {"pool_height": size, "pool_width": size, "stride": stride})
+
+
+def median_ms(run, reps, warm_up=True):
+    """Median wall time of ``run()`` in milliseconds, after one warm-up call if asked."""
+    if warm_up:
+        run()
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def numpy_variants():
+    """{variant: (conv forward, conv backward, pool forward, pool backward)}; None where absent."""
+    from cnn_utils import reference as ref
+    return {
+        "naive": (ref.conv_forward_naive, ref.conv_backward_naive,
+                  ref.max_pool_forward_naive, ref.max_pool_backward_naive),
+        "im2col": (ref.conv_forward_im2col, ref.conv_backward_im2col,
+                   ref.max_pool_forward_im2col, ref.max_pool_backward_im2col),
+        "fast": (ref.conv_forward_fast, ref.conv_backward_fast,
+                 ref.max_pool_forward_fast, ref.max_pool_backward_fast),
+        "reshape": (None, None, ref.max_pool_forward_reshape, ref.max_pool_backward_reshape),
+    }
+
+
+def numpy_worker(reps):
+    """Time every numpy variant; returns {key: ms}, machine info and GEMM GFLOP/s per dtype."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+    threadpool_limits(THREADS)
+    times = {}
+    for dtype in DTYPES:
+        for variant, (conv_f, conv_b, pool_f, pool_b) in numpy_variants().items():
+            batch = NAIVE_BATCH if variant == "naive" else None
+            for case in list(CONV_CASES) + list(POOL_CASES):
+                forward, backward = (conv_f, conv_b) if case in CONV_CASES else (pool_f, pool_b)
+                if forward is None or (variant == "reshape" and POOL_CASES[case][1] != POOL_CASES[case][2]):
+                    continue
+                inputs = make_inputs(case, dtype, batch)
+                dout = np.ones_like(forward(*inputs)[0])
+                ms = median_ms(lambda: backward(dout, forward(*inputs)[1]), 1 if batch else reps,
+                               warm_up=not batch)
+                full = (CONV_CASES.get(case) or POOL_CASES[case])[0][0]
+                times[f"{dtype} {case} {variant}"] = ms * full / (batch or full)
+    gemm = {}
+    for dtype in DTYPES:
+        a = np.random.default_rng(1).standard_normal((2048, 2048)).astype(dtype)
+        gemm[dtype] = 2 * 2048**3 / median_ms(lambda: a @ a, 5) / 1e6
+    blas = [{k: lib.get(k) for k in ("internal_api", "architecture", "version", "num_threads")}
+            for lib in threadpool_info() if lib.get("user_api") == "blas"]
+    return {"times": times, "gemm": gemm, "info": {"numpy": np.__version__, "blas": blas}}
+
+
+def torch_worker(reps):
+    """Time PyTorch CPU conv2d / max_pool2d forward + backward; returns {key: ms} and info."""
+    import torch
+    torch.set_num_threads(THREADS)
+    times = {}
+    for dtype in DTYPES:
+        for case in list(CONV_CASES) + list(POOL_CASES):
+            inputs = [torch.tensor(a, requires_grad=True) if isinstance(a, np.ndarray) else a
+                      for a in make_inputs(case, dtype)]
+            if case in CONV_CASES:
+                x, w, b, param = inputs
+                def forward():
+                    return torch.nn.functional.conv2d(x, w, b, stride=param["stride"], padding=param["pad"])
+            else:
+                x, param = inputs
+                def forward():
+                    return torch.nn.functional.max_pool2d(x, param["pool_height"], param["stride"])
+            dout = torch.ones_like(forward())
+            times[f"{dtype} {case} torch"] = median_ms(lambda: forward().backward(dout), reps)
+    info = {"torch": torch.__version__, "threads": torch.get_num_threads(),
+            "mkldnn": torch.backends.mkldnn.is_available()}
+    return {"times": times, "info": info}
+
+
+def run_worker(kind, reps):
+    """Run one worker in a fresh process and return its JSON answer."""
+    env = dict(os.environ)
+    for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        env.pop(name, None)
+    result = subprocess.run([sys.executable, __file__, "--worker", kind, "--reps", str(reps)],
+                            env=env, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise SystemExit(f"{kind} worker failed:\n{result.stderr}")
+    return json.loads(result.stdout)
+
+
+def collect(rounds, reps):
+    """Alternate numpy and torch workers for ``rounds`` rounds; median over rounds per key."""
+    per_key, last, gemm = {}, {}, {}
+    for r in range(rounds):
+        order = ("numpy", "torch") if r % 2 == 0 else ("torch", "numpy")
+        for kind in order:
+            answer = run_worker(kind, reps)
+            last[kind] = answer
+            for key, ms in answer["times"].items():
+                per_key.setdefault(key, []).append(ms)
+            for dtype, gflops in answer.get("gemm", {}).items():
+                gemm[dtype] = max(gemm.get(dtype, 0.0), gflops)
+            print(f"  round {r + 1}/{rounds}: {kind} done", file=sys.stderr)
+    medians = {key: statistics.median(values) for key, values in per_key.items()}
+    last["numpy"]["gemm"] = gemm  # the best GEMM rate seen: the machine's, not a noisy moment's
+    return medians, last
+
+
+def describe(case):
+    if case in CONV_CASES:
+        x, w, stride, pad = CONV_CASES[case]
+        return f"conv x {x} w {w} stride {stride} pad {pad}"
+    x, size, stride = POOL_CASES[case]
+    return f"max pool {size}x{size}/{stride} x {x}"
+
+
+def table(medians, last, rounds, reps):
+    """The report as markdown lines."""
+    numpy_info, torch_info = last["numpy"]["info"], last["torch"]["info"]
+    blas = ", ".join(f"{b['internal_api']} {b['version']} kernel {b['architecture']} "
+                     f"{b['num_threads']} threads" for b in numpy_info["blas"])
+    lines = [
+        "# Layer benchmark: forward + backward, median ms, ratio to PyTorch CPU",
+        "",
+        f"numpy {numpy_info['numpy']} with {blas}; torch {torch_info['torch']} "
+        f"({torch_info['threads']} threads, mkldnn {torch_info['mkldnn']}).",
+        f"Separate processes, {rounds} alternating rounds x {reps} repetitions. "
+        f"naive runs on a batch of {NAIVE_BATCH}, its time scaled to the full batch. "
+        "GEMM share = conv FLOPs / time / best GFLOP/s of a 2048^3 np.matmul in the same dtype "
+        + "(" + ", ".join(f"{d} {g:.0f} GFLOP/s" for d, g in last["numpy"]["gemm"].items()) + ").",
+        "",
+        "| dtype | case | variant | ms | x torch | GEMM share |",
+        "| --- | --- | --- | ---: | ---: | ---: |",
+    ]
+    for dtype in DTYPES:
+        for case in list(CONV_CASES) + list(POOL_CASES):
+            base = medians[f"{dtype} {case} torch"]
+            for variant in ("naive", "im2col", "fast", "reshape", "torch"):
+                ms = medians.get(f"{dtype} {case} {variant}")
+                if ms is None:
+                    continue
+                share = ""
+                if case in CONV_CASES:
+                    gflops = conv_flops(case) / ms / 1e6
+                    share = f"{100 * gflops / last['numpy']['gemm'][dtype]:.0f}%"
+                lines.append(f"| {dtype} | {case} | {variant} | {ms:.1f} | {ms / base:.2f} | {share} |")
+    lines += ["", "Cases:"] + [f"- {case}: {describe(case)}"
+                               for case in list(CONV_CASES) + list(POOL_CASES)]
+    return lines
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds: a smoke test")
+    parser.add_argument("--output", type=Path, default=RESULTS, help=f"markdown table (default {RESULTS})")
+    parser.add_argument("--worker", choices=("numpy", "torch"), help=argparse.SUPPRESS)
+    parser.add_argument("--reps", type=int, default=5, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker = numpy_worker if args.worker == "numpy" else torch_worker
+        print(json.dumps(worker(args.reps)))
+        return
+    rounds, reps = (2, 1) if args.quick else (6, 5)
+    medians, last = collect(rounds, reps)
+    lines = table(medians, last, rounds, reps)
+    print("\n".join(lines))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text("\n".join(lines) + "\n")
+    print(f"\nwritten to {args.output}")
+
+
+if __name__ == "__main__":
+    main()
