@@ -3,13 +3,14 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
+HUB := .hub
 
-.PHONY: demo test bench lab lessons browser install system clean
+.PHONY: demo test bench lab lessons browser hub hub-setup student-bundle install system clean
 
 demo: $(INSTALLED)  ## the library in one minute: variants agree, naive vs fast speedup
 	$(PY) benchmarks/demo.py
 
-test: $(INSTALLED) system  ## everything: oracle tests against PyTorch, notebooks, widgets, browser
+test: $(INSTALLED) system hub-setup  ## everything: oracle, notebooks, grading, widgets, browser, hub
 	$(PY) -m pytest
 
 bench: $(INSTALLED)  ## speed of naive / im2col / fast against PyTorch CPU, and widget update times
@@ -29,17 +30,31 @@ lessons: $(INSTALLED)  ## regenerate lessons/ from solutions/ with nbgrader (nev
 
 install: $(INSTALLED)
 
-system:  ## Debian packages the browser tests need (chromium for Playwright)
-	@if [ ! -x /usr/bin/chromium ]; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
-	  else echo "chromium is missing: sudo apt-get install chromium (until then the browser tests skip)"; fi; fi
+system:  ## Debian packages: chromium (browser test), npm (hub proxy), python3-venv (hub users' env)
+	@missing=""; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
+	/usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "missing Debian packages:$$missing (sudo apt-get install$$missing; their tests skip until then)"; fi; fi
+
+hub: student-bundle hub-setup  ## the course on a local JupyterHub, 127.0.0.1:8000 (root; DEMO login)
+	$(HUB)/venv/bin/python deploy/local_hub.py
+
+hub-setup: system  ## npm proxy + the hub users' Python env in .hub/ (they cannot run the .venv python under /root)
+	test -x $(HUB)/node_modules/.bin/configurable-http-proxy || npm install --prefix $(HUB) --no-audit --no-fund configurable-http-proxy
+	test -x $(HUB)/venv/bin/jupyterhub || { /usr/bin/python3 -m venv $(HUB)/venv && $(HUB)/venv/bin/pip install --quiet "jupyterhub>=5,<6" "jupyterhub-idle-culler>=1.4" "nbgrader==0.9.6" "notebook>=7,<8" "jupyterlab>=4,<5" "ipywidgets>=8,<9" "matplotlib>=3.7" "numpy>=1.24" psutil; }
+
+student-bundle: $(INSTALLED)  ## dist/student: lessons + cnn_utils without reference/ and grading/
+	$(PY) deploy/make_student_bundle.py --out dist/student
 
 $(INSTALLED): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed, found " + sys.version.split()[0])'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,oracle,widgets,browser]'
+	$(PY) -m pip install --quiet -e '.[dev,oracle,widgets,browser,hub]'
 	touch $@
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info
+	rm -rf $(VENV) $(HUB) dist scratch .pytest_cache .hypothesis *.egg-info

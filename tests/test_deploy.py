@@ -1,0 +1,350 @@
+"""deploy/: the student bundle holds no instructor code, the hub and chart configurations are valid.
+
+Docker and Kubernetes are not available here: the Dockerfiles are checked statically and the
+Zero to JupyterHub values against the chart's own defaults and schema (../shared/z2jh/), merged
+as helm merges them.
+"""
+
+import ast
+import copy
+import hashlib
+import json
+import re
+import subprocess
+import sys
+import sysconfig
+import types
+import venv
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+DEPLOY = ROOT / "deploy"
+Z2JH = ROOT.parent / "shared" / "z2jh"
+sys.path.insert(0, str(DEPLOY))
+from make_student_bundle import make_bundle  # noqa: E402  (deploy/ is not a package)
+
+LESSONS = sorted(p.relative_to(ROOT / "lessons").as_posix() for p in (ROOT / "lessons").glob("*/*.ipynb"))
+INSTRUCTOR_DIRS = [ROOT / "cnn_utils" / "reference", ROOT / "cnn_utils" / "grading", ROOT / "solutions"]
+MARKERS = ("### BEGIN SOLUTION", "### BEGIN HIDDEN TESTS", "cnn_utils.reference", "cnn_utils.grading")
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    return make_bundle(tmp_path_factory.mktemp("dist") / "student")
+
+
+def bundle_files(bundle):
+    return [p for p in bundle.rglob("*") if p.is_file()]
+
+
+# --- the student bundle -----------------------------------------------------------------------
+
+def test_bundle_holds_the_lessons_and_cnn_utils_without_instructor_packages(bundle):
+    assert sorted(p.relative_to(bundle / "lessons").as_posix() for p in (bundle / "lessons").rglob("*.ipynb")) \
+        == LESSONS
+    assert (bundle / "cnn_utils" / "shapes.py").is_file() and (bundle / "pyproject.toml").is_file()
+    for name in ("reference", "grading"):
+        assert not (bundle / "cnn_utils" / name).exists(), f"cnn_utils/{name} is in the bundle"
+
+
+def test_no_bundle_file_is_or_mentions_instructor_code(bundle):
+    instructor = {hashlib.sha256(p.read_bytes()).hexdigest(): p for d in INSTRUCTOR_DIRS
+                  for p in d.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    for path in bundle_files(bundle):
+        data = path.read_bytes()
+        twin = instructor.get(hashlib.sha256(data).hexdigest())
+        assert twin is None or not data.strip(), f"{path} is a copy of {twin}"
+        text = data.decode("utf-8", errors="ignore")
+        for marker in MARKERS:
+            assert marker not in text, f"{path.relative_to(bundle)} contains {marker!r}"
+
+
+def code_pairs(text):
+    """Pairs of consecutive substantial code lines (stripped) of ``text``."""
+    lines = [line.strip() for line in text.splitlines()]
+    lines = [line for line in lines if len(line) >= 20 and not line.startswith(("#", '"', "-"))]
+    return set(zip(lines, lines[1:]))
+
+
+def reference_function_sources():
+    """name -> source of every public function in cnn_utils/reference/ (without docstrings): the
+    solutions. Private helpers may share validation code with shapes.py, which students have."""
+    found = {}
+    for path in (ROOT / "cnn_utils" / "reference").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not node.name.startswith("_"):
+                body = node.body[1:] if ast.get_docstring(node) else node.body
+                found[f"{path.stem}.{node.name}"] = "\n".join(ast.unparse(stmt) for stmt in body)
+    return found
+
+
+def test_no_bundle_file_contains_the_source_of_a_reference_function(bundle):
+    sources = reference_function_sources()
+    assert len(sources) > 10, "cnn_utils/reference/ has moved: update this test"
+    for path in bundle_files(bundle):
+        if path.suffix == ".ipynb":
+            nb = nbformat.read(str(path), as_version=4)
+            text = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+            text = "\n".join(ast.unparse(ast.parse(text)).splitlines()) if _parses(text) else text
+        elif path.suffix == ".py":
+            text = ast.unparse(ast.parse(path.read_text()))
+        else:
+            continue
+        mine = code_pairs(text)
+        for name, source in sources.items():
+            shared = code_pairs(source) & mine
+            assert not shared, f"{path.relative_to(bundle)} holds code of reference {name}: {min(shared)}"
+
+
+def _parses(text):
+    try:
+        ast.parse(text)
+    except SyntaxError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def bundle_python(bundle, tmp_path_factory):
+    """A Python that sees the bundle and this venv's third-party packages, but not the repo's
+    editable cnn_utils: a throwaway venv whose .pth adds site-packages as a plain path entry
+    (.pth files inside it, such as the editable finder, are then not run)."""
+    env_dir = tmp_path_factory.mktemp("bundle-venv")
+    venv.EnvBuilder(with_pip=False).create(env_dir)
+    python = env_dir / "bin" / "python"
+    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    Path(site, "course_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return python, {"PYTHONPATH": str(bundle), "PYTHONNOUSERSITE": "1"}
+
+
+def test_reference_cannot_be_imported_with_only_the_bundle(bundle, bundle_python, tmp_path):
+    python, env = bundle_python
+    script = ("import cnn_utils, cnn_utils.shapes, numpy\n"
+              "print(cnn_utils.__file__)\n"
+              "import importlib.util as u\n"
+              "print(u.find_spec('cnn_utils.reference'), u.find_spec('cnn_utils.grading'))\n")
+    result = subprocess.run([python, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    where, specs = result.stdout.splitlines()
+    assert Path(where).is_relative_to(bundle)
+    assert specs == "None None", f"instructor packages importable next to the bundle: {specs}"
+    leak = subprocess.run([python, "-c", "import cnn_utils.reference"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert leak.returncode != 0 and "ModuleNotFoundError" in leak.stderr
+
+
+def test_bundle_builds_a_wheel_without_instructor_code(bundle, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                             "--quiet", "-w", str(tmp_path), str(bundle)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    import zipfile
+
+    (wheel,) = tmp_path.glob("cnn_utils-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "cnn_utils/shapes.py" in names and "cnn_utils/datasets/digits_8x8.npz" in names
+    assert not [n for n in names if n.startswith(("cnn_utils/reference", "cnn_utils/grading"))]
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_lesson_runs_to_its_stubs_with_only_the_bundle(bundle, bundle_python, lesson, tmp_path, monkeypatch):
+    from nbclient import NotebookClient
+
+    python, env = bundle_python
+    kernels = tmp_path / "jupyter" / "kernels" / "bundle-only"
+    kernels.mkdir(parents=True)
+    (kernels / "kernel.json").write_text(json.dumps({
+        "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "bundle only", "language": "python", "env": env}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    nb = nbformat.read(str(bundle / "lessons" / lesson), as_version=4)
+    check = ("import cnn_utils, importlib.util\n"
+             f"assert cnn_utils.__file__.startswith({str(bundle)!r}), cnn_utils.__file__\n"
+             "assert importlib.util.find_spec('cnn_utils.reference') is None\n")
+    nb.cells.insert(0, nbformat.v4.new_code_cell(check))
+    NotebookClient(nb, timeout=300, kernel_name="bundle-only", allow_errors=True,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    errors = [(i, o) for i, c in enumerate(nb.cells) if c.cell_type == "code"
+              for o in c.outputs if o.output_type == "error"]
+    assert errors and errors[0][0] > 0, f"{lesson}: the bundle check failed or no stub was reached: {errors[:1]}"
+    wrong = [f"cell {i}: {o.ename}: {o.evalue}" for i, o in errors if o.ename != "NotImplementedError"]
+    assert not wrong, f"lesson {lesson} fails other than at its stubs with only the bundle: {wrong}"
+
+
+# --- Dockerfiles (static: no docker here) -------------------------------------------------------
+
+def dockerfile(name):
+    lines = [line.strip() for line in (DEPLOY / name).read_text().splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+@pytest.mark.parametrize("name", ["Dockerfile.student", "Dockerfile.grader"])
+def test_dockerfile_pins_a_jupyter_stacks_base_and_ends_unprivileged(name):
+    lines = dockerfile(name)
+    base = [line.split()[1] for line in lines if line.startswith("FROM ")]
+    assert len(base) == 1 and base[0].startswith("quay.io/jupyter/"), base
+    tag = base[0].rsplit(":", 1)[-1]
+    assert ":" in base[0] and tag not in ("latest", "") and re.search(r"\d", tag), f"unpinned base {base[0]}"
+    users = [line.split()[1] for line in lines if line.startswith("USER ")]
+    assert users and users[-1] not in ("root", "0"), f"{name} ends as {users[-1:]}"
+
+
+def test_student_image_copies_only_the_bundle_and_the_shared_nbgrader_config():
+    sources = [line.split()[-2] for line in dockerfile("Dockerfile.student") if line.startswith(("COPY", "ADD"))]
+    assert sources == ["dist/student", "deploy/jupyter/nbgrader_config.py"], sources
+
+
+def test_grader_image_installs_the_full_package_with_the_hub_extra():
+    text = "\n".join(dockerfile("Dockerfile.grader"))
+    assert re.search(r"pip install .*\[[\w,]*\bhub\b[\w,]*\]", text)
+    assert "COPY" in text and "cnn_utils" in text
+
+
+# --- the hub configuration ---------------------------------------------------------------------
+
+def load_hub_config(monkeypatch, **variables):
+    from traitlets.config import Config
+
+    for key, value in variables.items():
+        monkeypatch.setenv(f"CNN_HUB_{key.upper()}", str(value))
+    namespace = {"get_config": Config, "__file__": str(DEPLOY / "jupyterhub_config.py")}
+    exec(compile((DEPLOY / "jupyterhub_config.py").read_text(), "jupyterhub_config.py", "exec"), namespace)
+    return namespace["c"]
+
+
+def test_hub_config_reads_its_paths_and_ports_from_the_environment(monkeypatch, tmp_path):
+    c = load_hub_config(monkeypatch, state=tmp_path, port=18123, exchange=tmp_path / "ex", course_dir="/c")
+    assert c.JupyterHub.port == 18123 and c.JupyterHub.ip == "127.0.0.1"
+    assert c.JupyterHub.db_url == f"sqlite:///{tmp_path / 'jupyterhub.sqlite'}"
+    course = {s["name"]: s for s in c.JupyterHub.services}["cnn-backprop"]
+    assert course["cwd"] == "/c" and course["environment"]["CNN_HUB_EXCHANGE"] == str(tmp_path / "ex")
+
+
+def test_hub_config_gives_the_course_service_to_instructors_only(monkeypatch):
+    c = load_hub_config(monkeypatch)
+    assert set(c.JupyterHub.load_groups) == {"formgrade-cnn-backprop", "nbgrader-cnn-backprop"}
+    assert c.JupyterHub.authenticator_class == "shared-password"  # the demo: NOT FOR PRODUCTION
+    grants = {}
+    for role in c.JupyterHub.load_roles:
+        for group in role.get("groups", []):
+            grants.setdefault(group, set()).update(role["scopes"])
+    assert "access:services!service=cnn-backprop" in grants["formgrade-cnn-backprop"]
+    assert not any("access:services" in s for s in grants["nbgrader-cnn-backprop"])
+    names = {s["name"] for s in c.JupyterHub.services}
+    assert {"cnn-backprop", "idle-culler"} <= names and "automation" not in names
+
+
+def test_students_servers_get_the_bundle_and_instructors_the_full_package(monkeypatch, tmp_path):
+    c = load_hub_config(monkeypatch, student_pythonpath="/bundle", instructor_pythonpath="/repo",
+                        user_dir=str(tmp_path / "{username}"))
+    for name, expected in (("student1", "/bundle"), ("instructor", "/repo")):
+        spawner = types.SimpleNamespace(user=types.SimpleNamespace(name=name), environment={},
+                                        notebook_dir=c.Spawner.notebook_dir,
+                                        format_string=lambda s, n=name: s.format(username=n))
+        c.Spawner.pre_spawn_hook(spawner)
+        assert spawner.environment["PYTHONPATH"] == expected
+        assert spawner.environment["CNN_HUB_ASSIGNMENT_DIR"] == str(tmp_path / name)
+        student_config = str(DEPLOY / "jupyter" / "student") in spawner.environment["JUPYTER_CONFIG_PATH"]
+        assert student_config == (name != "instructor")
+
+
+def test_shared_nbgrader_config_sets_the_exchange_and_private_submissions(monkeypatch):
+    from traitlets.config import Config
+
+    monkeypatch.setenv("CNN_HUB_EXCHANGE", "/x/exchange")
+    namespace = {"get_config": Config}
+    exec((DEPLOY / "jupyter" / "nbgrader_config.py").read_text(), namespace)
+    c = namespace["c"]
+    assert c.Exchange.root == "/x/exchange" and c.CourseDirectory.course_id == "cnn-backprop"
+    assert c.ExchangeFactory.submit.__name__ == "PrivateSubmit"
+
+
+# --- Zero to JupyterHub values -------------------------------------------------------------------
+
+def deep_merge(base, override):
+    """Helm's merge of values: dicts merge key by key, anything else (lists too) is replaced."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+@pytest.fixture(scope="module")
+def chart():
+    if not (Z2JH / "values.schema.yaml").exists():
+        pytest.fail(f"the chart's schema is missing from {Z2JH}")
+    import jsonschema
+
+    schema = yaml.safe_load((Z2JH / "values.schema.yaml").read_text())
+    defaults = yaml.safe_load((Z2JH / "values.yaml").read_text())
+    return jsonschema.Draft7Validator(schema), defaults
+
+
+def ours():
+    return yaml.safe_load((DEPLOY / "z2jh" / "values.yaml").read_text())
+
+
+def test_values_merged_with_chart_defaults_validate(chart):
+    validator, defaults = chart
+    errors = sorted(validator.iter_errors(deep_merge(defaults, ours())), key=str)
+    assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors[:5])
+
+
+@pytest.mark.parametrize("path, value", [
+    (("singleuser", "cpu", "limit"), "one core"),
+    (("singleuser", "memory", "limt"), "1G"),
+    (("hub", "db", "type"), "postgresql"),
+])
+def test_a_wrong_value_fails_validation(chart, path, value):
+    validator, defaults = chart
+    values = ours()
+    node = values
+    for key in path[:-1]:
+        node = node.setdefault(key, {})
+    node[path[-1]] = value
+    assert list(validator.iter_errors(deep_merge(defaults, values))), f"{path}={value!r} was accepted"
+
+
+def test_values_describe_the_course_deployment():
+    values = ours()
+    single = values["singleuser"]
+    assert "student" in single["image"]["name"] and single["image"]["tag"] not in ("", "latest")
+    assert single["memory"]["limit"] and single["memory"]["guarantee"] and single["cpu"]["limit"]
+    mounts = {m["mountPath"] for m in single["storage"]["extraVolumeMounts"]}
+    assert "/srv/nbgrader/exchange" in mounts
+    claims = [v["persistentVolumeClaim"]["claimName"] for v in single["storage"]["extraVolumes"]]
+    assert claims == ["cnn-backprop-exchange"]
+    assert "cnn-backprop" in values["hub"]["services"]
+    scopes = values["hub"]["loadRoles"]["cnn-backprop-instructor"]["scopes"]
+    assert "access:services!service=cnn-backprop" in scopes
+    assert values["hub"]["config"]["JupyterHub"]["authenticator_class"] != "dummy"
+
+
+def test_no_secret_is_written_in_the_kubernetes_files():
+    for name in ("values.yaml", "grader.yaml"):
+        text = (DEPLOY / "z2jh" / name).read_text()
+        assert not re.search(r"postgres(ql)?://[^:\s]+:[^@\s]+@", _uncommented(text)), f"{name}: a DB password"
+        assert not re.search(r"(?im)^\s*\w*(password|secret|token)\w*[ \t]*:[ \t]*['\"]?\w{6,}",
+                             _uncommented(text)), f"{name} holds a secret"
+
+
+def _uncommented(text):
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+
+
+def test_grader_reads_the_gradebook_url_from_a_secret():
+    docs = list(yaml.safe_load_all((DEPLOY / "z2jh" / "grader.yaml").read_text()))
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["NBGRADER_DB_URL"]["valueFrom"]["secretKeyRef"]["name"] == "cnn-backprop-gradebook"
+    assert "grader" in container["image"] and container["resources"]["limits"]["memory"]
