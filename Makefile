@@ -7,15 +7,17 @@ HUB := .hub
 
 .PHONY: demo test bench lab lessons browser hub hub-setup student-bundle install system clean
 
-demo: $(INSTALLED)  ## the library in one minute: variants agree, naive vs fast speedup
+demo: $(INSTALLED)  ## the library at work, then a sample class graded end to end in scratch/demo
 	$(PY) benchmarks/demo.py
+	$(PY) -m autograder.demo --jobs 2
 
 test: $(INSTALLED) system hub-setup  ## everything: oracle, notebooks, grading, widgets, browser, hub
 	$(PY) -m pytest
 
-bench: $(INSTALLED)  ## speed of naive / im2col / fast against PyTorch CPU, and widget update times
+bench: $(INSTALLED)  ## layers against PyTorch CPU, widget update times, notebooks graded per minute
 	$(PY) benchmarks/bench_layers.py
 	$(PY) benchmarks/bench_widgets.py
+	$(PY) benchmarks/bench_autograder.py
 
 browser: $(INSTALLED) system  ## the explorers in JupyterLab + headless chromium; screenshots in test-artifacts/
 	$(PY) -m pytest -m browser tests/test_browser.py
@@ -30,9 +32,10 @@ lessons: $(INSTALLED)  ## regenerate lessons/ from solutions/ with nbgrader (nev
 
 install: $(INSTALLED)
 
-system:  ## Debian packages: chromium (browser test), npm (hub proxy), python3-venv (hub users' env)
+system:  ## Debian packages: chromium (browser test), npm (hub proxy), python3-venv (hub users' env), postgresql
 	@missing=""; \
 	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	/usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
@@ -53,7 +56,7 @@ $(INSTALLED): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed, found " + sys.version.split()[0])'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,oracle,widgets,browser,hub]'
+	$(PY) -m pip install --quiet -e '.[dev,oracle,widgets,browser,hub,postgres]'
 	touch $@
 
 clean:

@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-CONDA_NAMES = {"torch": "pytorch-cpu"}  # PyPI name -> conda-forge name where they differ
+CONDA_NAMES = {"torch": "pytorch-cpu", "psycopg2-binary": "psycopg2"}  # PyPI name -> conda-forge name where they differ
 
 
 def _name(requirement):

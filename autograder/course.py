@@ -1,0 +1,130 @@
+"""The course on disk: where its folders are, how nbgrader is run, what each graded cell calls."""
+
+import contextlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+COURSE_ID = "cnn-backprop"
+CONFIG = "nbgrader_config.py"
+GRADE_CALL = re.compile(r'^\s*grade\("([\w.]+)",\s*(\w+),\s*points=([\d.]+)\)\s*$', re.M)
+
+
+@dataclass(frozen=True)
+class GradedCell:
+    """A graded cell of a release notebook and the grade() call its hidden test makes."""
+    grade_id: str
+    points: float
+    name: str = None        # graded reference name, e.g. 'conv_forward_naive' (None: not a grade() call)
+    function: str = None    # the student's function the call grades
+
+
+def nbgrader_env():
+    """The environment for nbgrader: its `alembic` subprocess must be on PATH."""
+    return dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+
+
+def quiet_nbgrader():
+    """Silence the SQLAlchemy warnings nbgrader's gradebook code raises (harmless, and many)."""
+    import warnings
+
+    import sqlalchemy.exc
+
+    warnings.filterwarnings("ignore", category=sqlalchemy.exc.SAWarning)
+
+
+def nbgrader(args, cwd):
+    """Run an nbgrader command in ``cwd``; RuntimeError with its output when it fails."""
+    result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=nbgrader_env(),
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def load_config(course=ROOT):
+    """The traitlets Config of the course's nbgrader_config.py."""
+    from traitlets.config import Config
+
+    namespace = {"get_config": Config}
+    exec((Path(course) / CONFIG).read_text(), namespace)
+    return namespace["c"]
+
+
+def assignments(source=ROOT / "solutions"):
+    return sorted(p.name for p in Path(source).iterdir() if p.is_dir())
+
+
+def generate(course, assignment="*", db=None):
+    """nbgrader generate_assignment in ``course`` (a folder with nbgrader_config.py and solutions/)."""
+    args = ["generate_assignment", assignment, "--force"]
+    if db:
+        args.append(f"--db={db}")
+    nbgrader(args, course)
+
+
+def release(root=ROOT):
+    """Regenerate ``root``/lessons from ``root``/solutions, as `make lessons` does (temporary gradebook)."""
+    shutil.rmtree(Path(root) / "lessons", ignore_errors=True)
+    with tempfile.TemporaryDirectory() as db:
+        generate(root, db=f"sqlite:///{db}/gradebook.db")
+
+
+def make_template(folder, names, db=None):
+    """A course in ``folder`` with the assignments ``names`` generated into the gradebook ``db``.
+
+    Without ``db``: a grading template, whose gradebook ``folder``/gradebook.db keeps no solution
+    code (nbgrader needs only the test and locked cells to grade), and no solutions/ folder either:
+    the student's kernel runs with the grader's rights and must find none. Returns the folder.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / CONFIG, folder)
+    for name in names:
+        shutil.copytree(ROOT / "solutions" / name, folder / "solutions" / name)
+    generate(folder, "*", db=db or f"sqlite:///{folder / 'gradebook.db'}")
+    shutil.rmtree(folder / "solutions")
+    if db is None:
+        _forget_solutions(folder / "gradebook.db")
+    return folder
+
+
+def _forget_solutions(path):
+    """Blank the stored source of every solution cell in the SQLite gradebook at ``path``."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.execute("UPDATE source_cell SET source = '' WHERE locked = 0")
+
+
+def read_notebook(path):
+    return nbformat.read(str(path), as_version=4)
+
+
+def nbgrader_meta(cell):
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def graded_cells(source_notebook):
+    """The GradedCells of a source (instructor) notebook, in order."""
+    cells = []
+    for cell in read_notebook(source_notebook).cells:
+        meta = nbgrader_meta(cell)
+        if cell.cell_type == "code" and meta.get("grade"):
+            call = GRADE_CALL.search(cell.source)
+            name, function = (call.group(1), call.group(2)) if call else (None, None)
+            cells.append(GradedCell(meta["grade_id"], float(meta.get("points", 0)), name, function))
+    return cells
+
+
+def notebooks(assignment, source=ROOT / "solutions"):
+    """{notebook name without .ipynb: [GradedCell]} of one assignment."""
+    return {path.stem: graded_cells(path) for path in sorted((Path(source) / assignment).glob("*.ipynb"))}

@@ -1,0 +1,67 @@
+"""Find the submissions in nbgrader's layout DIR/<student>/<assignment>/<notebook>.ipynb.
+
+Every (student, assignment, notebook) the course expects becomes one Submission,
+also when the file is missing, renamed or unreadable, so every student gets a
+row for every graded cell. Flags: ``missing`` (no notebook), ``renamed`` (the
+only notebook of the folder has another name: it is graded, and flagged),
+``invalid-notebook`` (empty, not JSON, or not a notebook).
+"""
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+
+@dataclass
+class Submission:
+    student: str
+    assignment: str
+    notebook: str            # the expected name, without .ipynb
+    path: Path = None        # the file to grade (None: nothing gradable)
+    flags: list = field(default_factory=list)
+
+
+def readable(path):
+    """None if ``path`` is a valid notebook, else why not."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        if not text.strip():
+            return "empty file"
+        nb = nbformat.reads(text, as_version=4)
+        nbformat.validate(nb)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, nbformat.ValidationError) as exc:
+        return f"{type(exc).__name__}: {exc}"[:200]
+    except Exception as exc:  # noqa: BLE001 - nbformat raises assorted errors on malformed files
+        return f"{type(exc).__name__}: {exc}"[:200]
+    return None
+
+
+def _locate(folder, notebook, expected_count):
+    """(path, flags) of ``notebook`` in a student's assignment ``folder``."""
+    wanted = folder / f"{notebook}.ipynb"
+    if wanted.is_file():
+        return wanted, []
+    others = sorted(p for p in folder.glob("*.ipynb") if p.is_file()) if folder.is_dir() else []
+    if expected_count == 1 and len(others) == 1:
+        return others[0], ["renamed"]
+    return None, ["missing"]
+
+
+def find(submitted, expected):
+    """Submissions under ``submitted`` for ``expected`` = {assignment: [notebook names]}, sorted."""
+    submitted = Path(submitted)
+    found = []
+    students = sorted(p.name for p in submitted.iterdir() if p.is_dir() and not p.name.startswith("."))
+    for student in students:
+        for assignment, names in sorted(expected.items()):
+            folder = submitted / student / assignment
+            if not folder.is_dir():
+                continue
+            for notebook in sorted(names):
+                path, flags = _locate(folder, notebook, len(names))
+                if path is not None and readable(path):
+                    path, flags = None, flags + ["invalid-notebook"]
+                found.append(Submission(student, assignment, notebook, path, flags))
+    return found

@@ -1,0 +1,53 @@
+"""Per-student feedback HTML, built from the graded cells' printed feedback (never the test source)."""
+
+from collections import defaultdict
+from html import escape
+from pathlib import Path
+
+FLAG_TEXT = {
+    "timeout": "a cell or the notebook ran out of time",
+    "memory": "your code ran out of memory",
+    "kernel-died": "the Python kernel stopped while grading (os._exit, a crash or the memory limit)",
+    "tampered": "the score in your notebook differs from a re-check outside it; the re-check's lower score stands",
+    "autograde-failed": "nbgrader could not grade this notebook; the instructor has been told",
+    "missing": "the notebook was not found",
+    "invalid-notebook": "the file is not a readable notebook",
+    "renamed": "the notebook had another name; it was graded anyway",
+    "cell-deleted": "a test cell was deleted (it was put back for grading)",
+    "cell-edited": "a test cell was edited (the original was used for grading)",
+    "metadata-changed": "cell metadata was changed (the original was used for grading)",
+    "duplicate-cells": "some cells were duplicated",
+    "forbidden-import": "the code imports the instructor's reference or grading package, which is not allowed",
+}
+STYLE = ("body{font-family:sans-serif;max-width:60em;margin:2em auto}pre{background:#f6f6f6;padding:.6em;"
+         "white-space:pre-wrap}.flags{color:#a40}td,th{padding:.2em .8em;text-align:left}")
+
+
+def _cell_html(cell):
+    flags = "".join(f"<li class='flags'>{escape(f)}: {escape(FLAG_TEXT.get(f, f))}</li>" for f in cell.flags)
+    text = cell.feedback or "(no output)"
+    return (f"<h3>{escape(cell.grade_id)}: {cell.score:g} / {cell.max_score:g}</h3>"
+            f"{'<ul>' + flags + '</ul>' if flags else ''}<pre>{escape(text)}</pre>")
+
+
+def page(student, results):
+    body = [f"<h1>Feedback for {escape(student)}</h1>"]
+    for result in results:
+        score = sum(c.score for c in result.cells)
+        most = sum(c.max_score for c in result.cells)
+        body.append(f"<h2>{escape(result.assignment)} / {escape(result.notebook)}: {score:g} / {most:g}</h2>")
+        body.extend(_cell_html(cell) for cell in result.cells)
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Feedback: {escape(student)}</title>"
+            f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>")
+
+
+def write(results, folder):
+    """OUT/feedback/<student>.html per student; returns the folder."""
+    folder = Path(folder) / "feedback"
+    folder.mkdir(parents=True, exist_ok=True)
+    by_student = defaultdict(list)
+    for result in results:
+        by_student[result.student].append(result)
+    for student, items in by_student.items():
+        (folder / f"{student}.html").write_text(page(student, items), encoding="utf-8")
+    return folder

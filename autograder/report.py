@@ -1,0 +1,66 @@
+"""The grade report: grades.csv (one row per graded cell), a histogram per assignment, a text table."""
+
+import csv
+from collections import defaultdict
+from pathlib import Path
+
+COLUMNS = ("student", "assignment", "notebook", "grade_id", "score", "max_score", "flags")
+
+
+def rows(results):
+    for result in results:
+        for cell in result.cells:
+            yield {"student": result.student, "assignment": result.assignment, "notebook": result.notebook,
+                   "grade_id": cell.grade_id, "score": f"{cell.score:g}", "max_score": f"{cell.max_score:g}",
+                   "flags": ";".join(cell.flags)}
+
+
+def write_csv(results, path):
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows(results))
+
+
+def totals(results):
+    """{assignment: {student: (score, max_score)}}."""
+    sums = defaultdict(dict)
+    for result in results:
+        score, most = sums[result.assignment].get(result.student, (0.0, 0.0))
+        sums[result.assignment][result.student] = (score + sum(c.score for c in result.cells),
+                                                   most + sum(c.max_score for c in result.cells))
+    return sums
+
+
+def histograms(results, folder):
+    """One PNG of total scores per assignment in ``folder``; returns the paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for assignment, scores in sorted(totals(results).items()):
+        values = [score for score, _ in scores.values()]
+        most = max(m for _, m in scores.values())
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        ax.hist(values, bins=min(20, max(5, len(values))), range=(0, most), color="C0", edgecolor="white")
+        ax.set_xlabel(f"total score (out of {most:g})")
+        ax.set_ylabel("students")
+        ax.set_title(f"{assignment}: {len(values)} submissions, mean {sum(values) / len(values):.2f}")
+        fig.tight_layout()
+        path = Path(folder) / f"histogram_{assignment}.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def table(results):
+    """A plain-text table: one line per graded cell."""
+    lines = [f"{'student':<22} {'assignment':<16} {'grade_id':<30} {'score':>11}  flags"]
+    for row in rows(results):
+        score = f"{row['score']} / {row['max_score']}"
+        lines.append(f"{row['student']:<22} {row['assignment']:<16} {row['grade_id']:<30} {score:>11}  "
+                     f"{row['flags']}")
+    return "\n".join(lines)
