@@ -42,8 +42,13 @@ def quiet_nbgrader():
 
 
 def nbgrader(args, cwd):
-    """Run an nbgrader command in ``cwd``; RuntimeError with its output when it fails."""
-    result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=nbgrader_env(),
+    """Run an nbgrader command in the course ``cwd``; RuntimeError with its output when it fails.
+
+    The course root is given on the command line, which outranks any nbgrader_config.py that
+    the environment adds (a hub's JUPYTER_CONFIG_PATH may name another course directory).
+    """
+    command = [sys.executable, "-m", "nbgrader", *args, f"--CourseDirectory.root={Path(cwd).resolve()}"]
+    result = subprocess.run(command, cwd=cwd, env=nbgrader_env(),
                             capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
