@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from cnn_utils.grading import GRADED, MISTAKES, grade
-from student_impls import coursera, conv, cols, hostile, pool, transpose
+from student_impls import coursera, conv, cols, hostile, network, pool, transpose
 from student_impls.buggy import BUGGY, VARIANTS
 
 CORRECT = {
@@ -50,6 +50,9 @@ CORRECT = {
                           coursera.conv_forward_taps],
     "nhwc.conv_backward": [coursera.conv_backward_loops, coursera.conv_backward_via_nchw,
                            coursera.conv_backward_taps],
+    "conv_relu_pool_forward": [network.sandwich(way)[0] for way in network.WAYS],
+    "conv_relu_pool_backward": [network.sandwich(way)[1] for way in network.WAYS],
+    "ThreeLayerConvNet": [network.convnet(way) for way in network.WAYS],
 }
 CORRECT_CASES = [pytest.param(name, impl, id=f"{name}-{index}")
                  for name, impls in CORRECT.items() for index, impl in enumerate(impls)]

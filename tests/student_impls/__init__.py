@@ -1,6 +1,6 @@
 """Student-style implementations for tests/test_grading.py.
 
-Correct ones (``conv``, ``pool``, ``cols``, ``transpose``, ``coursera``): at least
+Correct ones (``conv``, ``pool``, ``cols``, ``transpose``, ``coursera``, ``network``): at least
 three different ways of writing every graded function (loops, einsum/tensordot
 over kernel taps, strided window views or im2col matrix products). Buggy ones
 (``buggy``): one per catalogued mistake, written the way a student writes the
