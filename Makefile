@@ -46,7 +46,7 @@ hub: student-bundle hub-setup  ## the course on a local JupyterHub, 127.0.0.1:80
 	$(HUB)/venv/bin/python deploy/local_hub.py
 
 hub-setup: system  ## npm proxy + the hub users' Python env in .hub/ (they cannot run the .venv python under /root)
-	@if ! command -v npm >/dev/null || [ ! -x /usr/bin/python3 ]; then \
+	@set -e; if ! command -v npm >/dev/null || [ ! -x /usr/bin/python3 ]; then \
 	  echo "npm or /usr/bin/python3 is missing: the hub test skips (and fails under CI=true)"; \
 	else \
 	  test -x $(HUB)/node_modules/.bin/configurable-http-proxy || npm install --prefix $(HUB) --no-audit --no-fund configurable-http-proxy; \
