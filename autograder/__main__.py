@@ -16,15 +16,17 @@ def _release(args):
 
 
 def _grade(args):
-    names = course.assignments() if args.assignment == "all" else [args.assignment]
-    unknown = set(names) - set(course.assignments())
+    known = course.assignments()
+    names = known if args.assignment == "all" else [args.assignment]
+    unknown = set(names) - set(known)
     if unknown:
-        sys.exit(f"unknown assignment {sorted(unknown)}; known: {', '.join(course.assignments())}")
+        sys.exit(f"unknown assignment {sorted(unknown)}; known: {', '.join(known)}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     limits = Limits(args.cell_timeout, args.notebook_timeout, args.memory)
     start = time.monotonic()
-    found = pipeline.submissions(names, args.submitted)
+    plans = pipeline.plan(names)
+    found = pipeline.submissions(plans, args.submitted)
     graded = sorted({s.assignment for s in found})  # only what was handed in gets a template
     url = args.db or f"sqlite:///{(out / 'gradebook.db').resolve()}"
     count, results, workers = 0, [], 0.0
@@ -32,7 +34,7 @@ def _grade(args):
         if found:
             template = course.make_template(Path(scratch) / "template", graded)
             workers = time.monotonic()
-            results = pipeline.grade_all(found, template, limits, scratch, jobs=args.jobs,
+            results = pipeline.grade_all(found, plans, template, limits, scratch, jobs=args.jobs,
                                          progress=not args.quiet)
             workers = time.monotonic() - workers
             if not args.no_db:

@@ -42,15 +42,15 @@ def plan(names):
     return {name: course.notebooks(name) for name in names}
 
 
-def submissions(names, submitted):
-    """The Submissions of the assignments ``names`` under ``submitted``."""
-    return discover.find(submitted, {name: list(course.notebooks(name)) for name in names})
+def submissions(plans, submitted):
+    """The Submissions under ``submitted`` of the assignments planned in ``plans`` (from ``plan``)."""
+    return discover.find(submitted, {name: list(notebooks) for name, notebooks in plans.items()})
 
 
-def grade_all(found, template, limits, scratch, jobs=1, progress=True):
-    """NotebookResults of the Submissions ``found``, sorted. ``template``: from course.make_template;
-    ``scratch``: a folder for the workers' courses, which the caller deletes."""
-    plans = plan(sorted({s.assignment for s in found}))
+def grade_all(found, plans, template, limits, scratch, jobs=1, progress=True):
+    """NotebookResults of the Submissions ``found``, sorted. ``plans``: from ``plan``;
+    ``template``: from course.make_template; ``scratch``: a folder for the workers' courses,
+    which the caller deletes."""
     bar = Progress(len(found)) if progress else None
     results = []
     context = multiprocessing.get_context("fork")

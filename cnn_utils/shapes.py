@@ -153,6 +153,28 @@ def pool_params(pool_param):
             check_int(pool_param["stride"], "stride", 1))
 
 
+def _conv_arrays(x, w, b, transposed):
+    """x, w, b checked (ndim, channels, one bias per output channel), in one common float dtype.
+
+    A convolution's w is (F, C, HH, WW); a transposed convolution's is (C_in, F, HH, WW).
+    """
+    channels, w_layout, in_axis, out_axis = (
+        ("C_in", "(C_in, F, HH, WW)", 0, 1) if transposed else ("C", "(F, C, HH, WW)", 1, 0))
+    x = check_array(x, "x", 4, f"(N, {channels}, H, W)")
+    w = check_array(w, "w", 4, w_layout)
+    b = check_array(b, "b", 1, "(F,)")
+    if w.shape[in_axis] != x.shape[1]:
+        raise ValueError(
+            f"channel mismatch: x has {channels}={x.shape[1]} channels but w expects "
+            f"{w.shape[in_axis]} (x {x.shape}, w {w.shape}; w is {w_layout})"
+        )
+    if b.shape[0] != w.shape[out_axis]:
+        raise ValueError(
+            f"b must have one entry per filter: w has F={w.shape[out_axis]}, b has {b.shape[0]}")
+    dtype = np.result_type(x, w, b)
+    return x.astype(dtype, copy=False), w.astype(dtype, copy=False), b.astype(dtype, copy=False)
+
+
 def check_conv(x, w, b, conv_param):
     """Validate a convolution call.
 
@@ -162,22 +184,30 @@ def check_conv(x, w, b, conv_param):
     Returns (x, w, b, stride, pad, dilation, H_out, W_out) with x, w, b as float
     arrays of one common dtype.
     """
-    x = check_array(x, "x", 4, "(N, C, H, W)")
-    w = check_array(w, "w", 4, "(F, C, HH, WW)")
-    b = check_array(b, "b", 1, "(F,)")
-    if w.shape[1] != x.shape[1]:
-        raise ValueError(
-            f"channel mismatch: x has C={x.shape[1]} channels but w expects {w.shape[1]} "
-            f"(x {x.shape}, w {w.shape})"
-        )
-    if b.shape[0] != w.shape[0]:
-        raise ValueError(f"b must have one entry per filter: w has F={w.shape[0]}, b has {b.shape[0]}")
+    x, w, b = _conv_arrays(x, w, b, transposed=False)
     stride, pad, dilation = conv_params(conv_param)
     h_out = conv_output_size(x.shape[2], w.shape[2], stride, pad, dilation, "height")
     w_out = conv_output_size(x.shape[3], w.shape[3], stride, pad, dilation, "width")
-    dtype = np.result_type(x, w, b)
-    return (x.astype(dtype, copy=False), w.astype(dtype, copy=False), b.astype(dtype, copy=False),
-            stride, pad, dilation, h_out, w_out)
+    return x, w, b, stride, pad, dilation, h_out, w_out
+
+
+def check_conv_transpose(x, w, b, conv_param):
+    """Validate a transposed convolution call.
+
+    Inputs:
+    - x: (N, C_in, H, W), w: (C_in, F, HH, WW), b: (F,),
+      conv_param: {'stride', 'pad'[, 'dilation', 'output_padding']}
+
+    Returns (x, w, b, stride, pad, dilation, H_out, W_out) with x, w, b as float
+    arrays of one common dtype.
+    """
+    x, w, b = _conv_arrays(x, w, b, transposed=True)
+    stride, pad, dilation = conv_params(conv_param)
+    output_padding = conv_param.get("output_padding", 0)
+    h_out, w_out = (conv_transpose_output_size(x.shape[axis], w.shape[axis], stride, pad,
+                                               output_padding, dilation, name)
+                    for axis, name in ((2, "height"), (3, "width")))
+    return x, w, b, stride, pad, dilation, h_out, w_out
 
 
 def check_pool(x, pool_param):

@@ -6,36 +6,8 @@ convolution's forward pass, and its dw is that convolution's dw with the roles
 of input and upstream gradient swapped.
 """
 
-import numpy as np
-
 from cnn_utils import shapes
 from cnn_utils.reference.conv_naive import _correlate, _input_gradient, _pad, _weight_gradient
-
-
-def _check_conv_transpose(x, w, b, conv_param):
-    """Validate a transposed convolution call.
-
-    Returns (x, w, b, stride, pad, dilation, H_out, W_out) with x, w, b of one float dtype.
-    """
-    x = shapes.check_array(x, "x", 4, "(N, C_in, H, W)")
-    w = shapes.check_array(w, "w", 4, "(C_in, F, HH, WW)")
-    b = shapes.check_array(b, "b", 1, "(F,)")
-    if w.shape[0] != x.shape[1]:
-        raise ValueError(
-            f"channel mismatch: x has C_in={x.shape[1]} channels but w expects {w.shape[0]} "
-            f"(x {x.shape}, w {w.shape}; a transposed convolution's w is (C_in, F, HH, WW))"
-        )
-    if b.shape[0] != w.shape[1]:
-        raise ValueError(f"b must have one entry per output channel: w has F={w.shape[1]}, "
-                         f"b has {b.shape[0]}")
-    stride, pad, dilation = shapes.conv_params(conv_param)
-    output_padding = conv_param.get("output_padding", 0)
-    h_out, w_out = (shapes.conv_transpose_output_size(x.shape[axis], w.shape[axis], stride, pad,
-                                                      output_padding, dilation, name)
-                    for axis, name in ((2, "height"), (3, "width")))
-    dtype = np.result_type(x, w, b)
-    return (x.astype(dtype, copy=False), w.astype(dtype, copy=False), b.astype(dtype, copy=False),
-            stride, pad, dilation, h_out, w_out)
 
 
 def conv_transpose_forward(x, w, b, conv_param):
@@ -53,7 +25,7 @@ def conv_transpose_forward(x, w, b, conv_param):
       H_out = (H-1)*stride - 2*pad + dilation*(HH-1) + output_padding + 1
     - cache: (x, w, b, conv_param)
     """
-    x, w, b, stride, pad, dilation, h_out, w_out = _check_conv_transpose(x, w, b, conv_param)
+    x, w, b, stride, pad, dilation, h_out, w_out = shapes.check_conv_transpose(x, w, b, conv_param)
     out = _input_gradient(x, w, stride, pad, dilation, h_out, w_out)
     out += b[None, :, None, None]
     return out, (x, w, b, conv_param)
@@ -72,7 +44,7 @@ def conv_transpose_backward(dout, cache):
     - db: (F,)
     """
     x, w, b, conv_param = cache
-    x, w, b, stride, pad, dilation, h_out, w_out = _check_conv_transpose(x, w, b, conv_param)
+    x, w, b, stride, pad, dilation, h_out, w_out = shapes.check_conv_transpose(x, w, b, conv_param)
     dout = shapes.check_dout(dout, (x.shape[0], w.shape[1], h_out, w_out), x.dtype)
     dout_pad = _pad(dout, pad, pad)
     dx = _correlate(dout_pad, w, stride, dilation, *x.shape[2:])
