@@ -97,6 +97,24 @@ def test_conv_fast_promotes_mixed_dtypes_like_check_conv():
     assert all(g.dtype == np.float64 for g in conv_backward_fast(np.ones_like(out), cache))
 
 
+@pytest.mark.parametrize("chunk_bytes", [1, 1000, 3100, fast.CHUNK_BYTES])
+@pytest.mark.parametrize("case", GRADCHECK_GRID[:3])
+def test_conv_fast_float64_dout_after_a_float32_forward(monkeypatch, case, chunk_bytes):
+    """The gradients take the wider dtype of dout, whichever dx path runs and however the
+    batch is chunked (3100 bytes: two float32 samples per chunk but one float64)."""
+    monkeypatch.setattr(fast, "CHUNK_BYTES", chunk_bytes)
+    x, w, b, param = _conv_case(*case, seed=6, dtype=np.float32)
+    x = np.concatenate([x, x])
+    out, cache = conv_forward_fast(x, w, b, param)
+    dout = np.random.default_rng(7).standard_normal(out.shape)
+    got = conv_backward_fast(dout, cache)
+    wide = [a.astype(np.float64) for a in (x, w, b)]
+    expected = conv_backward_naive(dout, conv_forward_naive(*wide, param)[1])
+    for g, e in zip(got, expected):
+        assert g.dtype == np.float64
+        assert norm_rel_error(g, e) < 1e-12
+
+
 @pytest.mark.parametrize("values", ["normal", "ties", "nan"])
 def test_pool_fast_agrees_with_naive(values):
     """Overlapping, tiling and non-tiling windows; ties to the first maximum, NaN to the last NaN."""

@@ -189,6 +189,7 @@ def conv_backward_fast(dout, cache):
     out_hw = (conv_output_size(H, HH, stride, pad, dilation, "height"),
               conv_output_size(W, WW, stride, pad, dilation, "width"))
     dout = np.ascontiguousarray(check_dout(dout, (N, F) + out_hw, x.dtype))
+    x, w = x.astype(dout.dtype, copy=False), w.astype(dout.dtype, copy=False)  # a float64 dout wins
     db = dout.sum(axis=(0, 2, 3))
     if _use_full_convolution(x.shape, w.shape, stride):
         dx, dw = _backward_full_convolution(dout, x, w, pad, dilation)
