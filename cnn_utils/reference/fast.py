@@ -46,62 +46,106 @@ def _taps(size, pad, stride, offset, out_size):
     return slice(first, stop), slice(start, start + (stop - first - 1) * stride + 1, stride)
 
 
-class _Windows:
-    """The window geometry of one convolution over an (N, C, H, W) input, and its chunking.
+class _Scratch:
+    """Flat buffers that the chunks of one call share, so that no chunk allocates (and page-faults)."""
 
-    The im2col columns of a chunk of n samples live in a buffer (n, C, HH, WW, H_out, W_out),
-    built in two passes through a (n, C, WW, H, W_out) stage: first the WW column shifts
-    (runs of W_out entries), then the HH row shifts, whole (rows, W_out) blocks at a time
-    for stride 1. col2im runs the same two passes backwards. Taps that fall on the
-    padding are never written: the buffers keep the zeros they start with.
+    def __init__(self, dtype):
+        self.dtype, self.flat = dtype, {}
+
+    def matrix(self, name, rows, cols):
+        """An uninitialised (rows, cols) view of the buffer called ``name``."""
+        size = rows * cols
+        if name not in self.flat or self.flat[name].size < size:
+            self.flat[name] = np.empty(size, dtype=self.dtype)
+        return self.flat[name][:size].reshape(rows, cols)
+
+    def rows(self, name, a):
+        """The samples a (n, R, ...) copied into one (R, n*P) matrix, columns (sample, position)."""
+        n, R = a.shape[:2]
+        rows = self.matrix(name, R, a.size // R)
+        rows.reshape(R, n, -1)[...] = a.reshape(n, R, -1).transpose(1, 0, 2)
+        return rows
+
+
+def _samples(rows, n):
+    """An (R, n*P) product, columns (sample, position), as an (n, R, P) view."""
+    return rows.reshape(rows.shape[0], n, -1).transpose(1, 0, 2)
+
+
+class _Windows:
+    """The window geometry of one convolution over an (N, C, H, W) input, chunk by chunk.
+
+    The im2col columns of n samples are a (C, HH, WW, n, H_out, W_out) buffer, that is
+    (C*HH*WW, n*H_out*W_out). For stride 1 they are built in two passes through a stage
+    (C, WW, n, H, W_out): the WW column shifts (runs of W_out entries), then the HH row
+    shifts, whole (rows, W_out) blocks at a time. A larger stride breaks those blocks
+    up, so it copies the HH*WW strided windows directly. col2im runs the same passes
+    backwards. Taps that fall on the padding are never written: the buffers keep the
+    zeros they start with.
     """
 
     def __init__(self, shape, kernel, stride, pad, dilation, out_hw):
-        self.N, self.C, H, W = shape
-        (self.HH, self.WW), (out_h, out_w) = kernel, out_hw
-        self.out_size = out_h * out_w
+        self.N, self.C, self.H, W = shape
+        (self.HH, self.WW), self.out_hw = kernel, out_hw
         self.rows = [(kh, t) for kh in range(self.HH)
-                     if (t := _taps(H, pad[0], stride, kh * dilation, out_h))]
+                     if (t := _taps(self.H, pad[0], stride, kh * dilation, out_hw[0]))]
         self.cols = [(kw, t) for kw in range(self.WW)
-                     if (t := _taps(W, pad[1], stride, kw * dilation, out_w))]
-        self.stage_shape = (self.C, self.WW, H, out_w)
-        self.window_shape = (self.C, self.HH, self.WW, out_h, out_w)
+                     if (t := _taps(W, pad[1], stride, kw * dilation, out_hw[1]))]
+        self.two_pass = stride == 1
 
     def chunks(self, itemsize):
-        """Slices of the batch, each with at most CHUNK_BYTES of columns."""
-        per_sample = self.C * self.HH * self.WW * self.out_size * itemsize
+        """Slices of the batch with at most CHUNK_BYTES of columns each (at least one sample)."""
+        per_sample = self.C * self.HH * self.WW * self.out_hw[0] * self.out_hw[1] * itemsize
         step = max(1, min(self.N, CHUNK_BYTES // per_sample))
-        return [slice(start, min(start + step, self.N)) for start in range(0, self.N, step)], step
+        return [slice(start, min(start + step, self.N)) for start in range(0, self.N, step)]
+
+    def _stage_shape(self, n):
+        return (self.C, self.WW, n, self.H, self.out_hw[1])
+
+    def _taps(self):
+        """(kh, kw, out_rows, in_rows, out_cols, in_cols) of every tap that reaches the input."""
+        return [(kh, kw, out_rows, in_rows, out_cols, in_cols)
+                for kh, (out_rows, in_rows) in self.rows for kw, (out_cols, in_cols) in self.cols]
 
     def im2col(self, a):
-        """Yield (samples, cols): cols (n, C*HH*WW, H_out*W_out) of a's samples, rows (c, kh, kw).
+        """Yield (samples, cols) for each chunk: cols (C*HH*WW, n*H_out*W_out) of a[samples].
 
-        a: (N, C, H, W); each cols is valid until the next one is yielded.
+        a: (N, C, H, W). Rows are ordered (c, kh, kw), columns (sample, oh, ow); each
+        cols is overwritten by the next chunk.
         """
-        chunks, step = self.chunks(a.itemsize)
-        stage = np.zeros((step,) + self.stage_shape, dtype=a.dtype)
-        windows = np.zeros((step,) + self.window_shape, dtype=a.dtype)
-        for samples in chunks:
-            n = samples.stop - samples.start
-            for kw, (out_cols, in_cols) in self.cols:
-                stage[:n, :, kw, :, out_cols] = a[samples, :, :, in_cols]
-            for kh, (out_rows, in_rows) in self.rows:
-                windows[:n, :, kh, :, out_rows] = stage[:n, :, :, in_rows]
-            yield samples, windows[:n].reshape(n, -1, self.out_size)
+        n = 0
+        for samples in self.chunks(a.itemsize):
+            if samples.stop - samples.start != n:  # the first chunk, or a shorter last one
+                n = samples.stop - samples.start
+                stage = np.zeros(self._stage_shape(n), dtype=a.dtype) if self.two_pass else None
+                windows = np.zeros((self.C, self.HH, self.WW, n) + self.out_hw, dtype=a.dtype)
+            chunk = a[samples].transpose(1, 0, 2, 3)
+            if self.two_pass:
+                for kw, (out_cols, in_cols) in self.cols:
+                    stage[:, kw, :, :, out_cols] = chunk[:, :, :, in_cols]
+                for kh, (out_rows, in_rows) in self.rows:
+                    windows[:, kh, :, :, out_rows] = stage[:, :, :, in_rows]
+            else:
+                for kh, kw, out_rows, in_rows, out_cols, in_cols in self._taps():
+                    windows[:, kh, kw, :, out_rows, out_cols] = chunk[:, :, in_rows, in_cols]
+            yield samples, windows.reshape(self.C * self.HH * self.WW, -1)
 
-    def col2im(self, dcols, dx, stage):
-        """Add the columns dcols (n, C*HH*WW, H_out*W_out) onto dx (n, C, H, W), zeroed, in place.
-
-        stage: a scratch buffer of at least n samples of stage_shape.
-        """
+    def col2im(self, dcols, dx, scratch):
+        """Add the columns dcols (C*HH*WW, n*H_out*W_out) onto dx (n, C, H, W), in place."""
         n = dx.shape[0]
-        dwindows = dcols.reshape((n,) + self.window_shape)
-        stage = stage[:n]
+        dwindows = dcols.reshape((self.C, self.HH, self.WW, n) + self.out_hw)
+        dx = dx.transpose(1, 0, 2, 3)
+        if not self.two_pass:
+            for kh, kw, out_rows, in_rows, out_cols, in_cols in self._taps():
+                dx[:, :, in_rows, in_cols] += dwindows[:, kh, kw, :, out_rows, out_cols]
+            return
+        shape = self._stage_shape(n)
+        stage = scratch.matrix("stage", 1, np.prod(shape)).reshape(shape)
         stage.fill(0)
         for kh, (out_rows, in_rows) in self.rows:
-            stage[:, :, :, in_rows] += dwindows[:, :, kh, :, out_rows]
+            stage[:, :, :, in_rows] += dwindows[:, kh, :, :, out_rows]
         for kw, (out_cols, in_cols) in self.cols:
-            dx[:, :, :, in_cols] += stage[:, :, kw, :, out_cols]
+            dx[:, :, :, in_cols] += stage[:, kw, :, :, out_cols]
 
 
 def _use_full_convolution(x_shape, w_shape, stride):
@@ -110,7 +154,7 @@ def _use_full_convolution(x_shape, w_shape, stride):
 
 
 def conv_forward_fast(x, w, b, conv_param):
-    """Convolution forward pass: chunked im2col, one matrix product per sample.
+    """Convolution forward pass: chunked im2col, one matrix product per chunk of samples.
 
     Inputs:
     - x: (N, C, H, W); w: (F, C, HH, WW); b: (F,)
@@ -123,11 +167,12 @@ def conv_forward_fast(x, w, b, conv_param):
     x, w, b, stride, pad, dilation, out_h, out_w = check_conv(x, w, b, conv_param)
     N, F = x.shape[0], w.shape[0]
     windows = _Windows(x.shape, w.shape[2:], stride, (pad, pad), dilation, (out_h, out_w))
+    scratch = _Scratch(x.dtype)
     w_rows = w.reshape(F, -1)
     out = np.empty((N, F, out_h * out_w), dtype=x.dtype)
     for samples, cols in windows.im2col(x):
-        np.matmul(w_rows, cols, out=out[samples])
-    out += b[:, None]
+        product = np.matmul(w_rows, cols, out=scratch.matrix("out", F, cols.shape[1]))
+        np.add(_samples(product, samples.stop - samples.start), b[:, None], out=out[samples])
     return out.reshape(N, F, out_h, out_w), (x, w, b, conv_param)
 
 
@@ -135,19 +180,20 @@ def _backward_full_convolution(dout, x, w, pad, dilation):
     """dx and dw for stride 1 from one im2col of dout, padded by the kernel span minus pad.
 
     dx is the correlation of those columns with the kernel flipped in space and with F
-    and C swapped; dw is the product of the same columns with x (its kernel flipped back).
+    and C swapped; dw is their product with x, its kernel flipped back.
     """
     F, C, HH, WW = w.shape
     N, _, H, W = x.shape
     grow = (dilation * (HH - 1) - pad, dilation * (WW - 1) - pad)
     windows = _Windows(dout.shape, (HH, WW), 1, grow, dilation, (H, W))
+    scratch = _Scratch(dout.dtype)
     flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(C, -1)
-    x_rows = x.reshape(N, C, H * W)
     dx = np.empty((N, C, H * W), dtype=dout.dtype)
     dw_flipped = np.zeros((F * HH * WW, C), dtype=dout.dtype)
     for samples, dcols in windows.im2col(dout):
-        np.matmul(flipped, dcols, out=dx[samples])
-        dw_flipped += np.matmul(dcols, x_rows[samples].transpose(0, 2, 1)).sum(axis=0)
+        product = np.matmul(flipped, dcols, out=scratch.matrix("dx", C, dcols.shape[1]))
+        dx[samples] = _samples(product, samples.stop - samples.start)
+        dw_flipped += dcols @ scratch.rows("x", x[samples]).T
     dw = dw_flipped.reshape(F, HH, WW, C)[:, ::-1, ::-1].transpose(0, 3, 1, 2)
     return dx.reshape(x.shape), np.ascontiguousarray(dw)
 
@@ -155,21 +201,17 @@ def _backward_full_convolution(dout, x, w, pad, dilation):
 def _backward_col2im(dout, x, w, stride, pad, dilation):
     """dx and dw from the im2col columns of x: dw = dout @ cols.T, dx = col2im(w.T @ dout)."""
     F = w.shape[0]
-    N, _, out_h, out_w = dout.shape
-    windows = _Windows(x.shape, w.shape[2:], stride, (pad, pad), dilation, (out_h, out_w))
-    dout_rows = dout.reshape(N, F, -1)
+    windows = _Windows(x.shape, w.shape[2:], stride, (pad, pad), dilation, dout.shape[2:])
+    scratch = _Scratch(dout.dtype)
     w_cols = np.ascontiguousarray(w.reshape(F, -1).T)
-    dw_cols = np.zeros(w_cols.shape, dtype=dout.dtype)
+    dw = np.zeros((F, w_cols.shape[0]), dtype=dout.dtype)
     dx = np.zeros(x.shape, dtype=dout.dtype)
-    _, step = windows.chunks(dout.itemsize)
-    dcols = np.empty((step, w_cols.shape[0], out_h * out_w), dtype=dout.dtype)
-    stage = np.empty((step,) + windows.stage_shape, dtype=dout.dtype)
     for samples, cols in windows.im2col(x):
-        n = samples.stop - samples.start
-        dw_cols += np.matmul(cols, dout_rows[samples].transpose(0, 2, 1)).sum(axis=0)
-        np.matmul(w_cols, dout_rows[samples], out=dcols[:n])
-        windows.col2im(dcols[:n], dx[samples], stage)
-    return dx, np.ascontiguousarray(dw_cols.T).reshape(w.shape)
+        dout_rows = scratch.rows("dout", dout[samples])
+        dw += dout_rows @ cols.T
+        dcols = np.matmul(w_cols, dout_rows, out=scratch.matrix("dcols", *cols.shape))
+        windows.col2im(dcols, dx[samples], scratch)
+    return dx, dw.reshape(w.shape)
 
 
 def conv_backward_fast(dout, cache):
