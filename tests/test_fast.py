@@ -4,6 +4,8 @@ validation, and a smoke run of the benchmark."""
 
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -113,6 +115,44 @@ def test_conv_fast_float64_dout_after_a_float32_forward(monkeypatch, case, chunk
     for g, e in zip(got, expected):
         assert g.dtype == np.float64
         assert norm_rel_error(g, e) < 1e-12
+
+
+def test_conv_fast_threads_keep_their_own_scratch():
+    """Threads running the fast layers at the same time never see each other's buffers."""
+    cases = list(conv_configs(12, seed=11))
+    rng = np.random.default_rng(12)
+    douts = [rng.standard_normal(conv_forward_naive(*case)[0].shape) for case in cases]
+    expected = [_run(conv_forward_naive, conv_backward_naive, *case, dout)
+                for case, dout in zip(cases, douts)]
+
+    def worker(offset):
+        for i in range(len(cases) * 3):  # each thread walks the cases from another start
+            k = (i + offset) % len(cases)
+            got = _run(conv_forward_fast, conv_backward_fast, *cases[k], douts[k])
+            assert all(norm_rel_error(g, e) < 1e-12 for g, e in zip(got, expected[k])), cases[k][3]
+
+    with ThreadPoolExecutor(4) as pool:
+        for future in [pool.submit(worker, offset) for offset in range(4)]:
+            future.result()
+
+
+def test_conv_fast_keeps_no_buffer_above_keep_bytes(monkeypatch):
+    """Scratch larger than KEEP_BYTES is allocated per call, not held between calls."""
+    monkeypatch.setattr(fast, "KEEP_BYTES", 8000)  # keeps the small products, not the columns
+    kept = {}
+
+    def run():
+        x, w, b, param = _conv_case((3, 4, 9, 8), (4, 4, 3, 3), 1, 1, 1, seed=13)
+        got = _run(conv_forward_fast, conv_backward_fast, x, w, b, param, np.ones((3, 4, 9, 8)))
+        expected = _run(conv_forward_naive, conv_backward_naive, x, w, b, param, np.ones((3, 4, 9, 8)))
+        assert all(norm_rel_error(g, e) < 1e-12 for g, e in zip(got, expected))
+        kept.update({key: flat.nbytes for key, flat in vars(fast._kept).items()})
+
+    thread = threading.Thread(target=run)  # a fresh thread: an empty workspace
+    thread.start()
+    thread.join()
+    assert kept, "the run kept no scratch buffer at all"
+    assert max(kept.values()) <= 8000, kept
 
 
 @pytest.mark.parametrize("values", ["normal", "ties", "nan"])

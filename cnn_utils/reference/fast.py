@@ -24,13 +24,52 @@ im2col.py (measured), so every configuration takes it. Results (dtype, ties,
 NaN, windows that do not tile) are those of the naive loops.
 """
 
+import math
+import threading
+
 import numpy as np
 
 from cnn_utils.reference.im2col import offset_slices
 from cnn_utils.shapes import (check_conv, check_dout, check_pool, conv_output_size, conv_params,
                               pool_params)
 
-CHUNK_BYTES = 4 * 2**20  # column buffer of one chunk of samples (tuned on benchmarks/bench_layers.py)
+CHUNK_BYTES = 4 * 2**20  # im2col columns of one chunk of samples (tuned on benchmarks/bench_layers.py)
+KEEP_BYTES = 4 * CHUNK_BYTES  # the largest scratch buffer a thread keeps for its next call
+
+_kept = threading.local()  # scratch buffers, per thread: {(name, dtype char): flat array}
+
+
+def _scratch(name, shape, dtype, zero=False):
+    """A scratch array of ``shape``, uninitialised unless ``zero``, reused by this thread's calls.
+
+    A fresh array page-faults on first touch, and on these machines a fault costs more
+    than the copy that follows: reuse made S1 of the benchmark about 3x faster in float64.
+    Each name is one buffer: two arrays in use at the same time need two names.
+    """
+    buffers = _kept.__dict__
+    key, size = (name, np.dtype(dtype).char), math.prod(shape)
+    flat = buffers.get(key)
+    if flat is None or flat.size < size:
+        flat = np.empty(size, dtype=dtype)
+        if flat.nbytes <= KEEP_BYTES:
+            buffers[key] = flat
+    view = flat[:size].reshape(shape)
+    if zero:
+        view.fill(0)
+    return view
+
+
+def _rows(name, a):
+    """The samples a (n, R, ...) copied into one (R, n*P) scratch matrix, columns (sample, position)."""
+    n, R = a.shape[:2]
+    rows = _scratch(name, (R, a.size // R), a.dtype)
+    rows.reshape(R, n, -1)[...] = a.reshape(n, R, -1).transpose(1, 0, 2)
+    return rows
+
+
+def _samples(rows, n):
+    """An (R, n*P) product, columns (sample, position), as an (n, R, P) view."""
+    return rows.reshape(rows.shape[0], n, -1).transpose(1, 0, 2)
 
 
 def _taps(size, pad, stride, offset, out_size):
@@ -46,32 +85,6 @@ def _taps(size, pad, stride, offset, out_size):
     return slice(first, stop), slice(start, start + (stop - first - 1) * stride + 1, stride)
 
 
-class _Scratch:
-    """Flat buffers that the chunks of one call share, so that no chunk allocates (and page-faults)."""
-
-    def __init__(self, dtype):
-        self.dtype, self.flat = dtype, {}
-
-    def matrix(self, name, rows, cols):
-        """An uninitialised (rows, cols) view of the buffer called ``name``."""
-        size = rows * cols
-        if name not in self.flat or self.flat[name].size < size:
-            self.flat[name] = np.empty(size, dtype=self.dtype)
-        return self.flat[name][:size].reshape(rows, cols)
-
-    def rows(self, name, a):
-        """The samples a (n, R, ...) copied into one (R, n*P) matrix, columns (sample, position)."""
-        n, R = a.shape[:2]
-        rows = self.matrix(name, R, a.size // R)
-        rows.reshape(R, n, -1)[...] = a.reshape(n, R, -1).transpose(1, 0, 2)
-        return rows
-
-
-def _samples(rows, n):
-    """An (R, n*P) product, columns (sample, position), as an (n, R, P) view."""
-    return rows.reshape(rows.shape[0], n, -1).transpose(1, 0, 2)
-
-
 class _Windows:
     """The window geometry of one convolution over an (N, C, H, W) input, chunk by chunk.
 
@@ -80,8 +93,8 @@ class _Windows:
     (C, WW, n, H, W_out): the WW column shifts (runs of W_out entries), then the HH row
     shifts, whole (rows, W_out) blocks at a time. A larger stride breaks those blocks
     up, so it copies the HH*WW strided windows directly. col2im runs the same passes
-    backwards. Taps that fall on the padding are never written: the buffers keep the
-    zeros they start with.
+    backwards. Taps that fall on the padding are never written: they keep the zeros
+    the buffers start each call with.
     """
 
     def __init__(self, shape, kernel, stride, pad, dilation, out_hw):
@@ -117,8 +130,10 @@ class _Windows:
         for samples in self.chunks(a.itemsize):
             if samples.stop - samples.start != n:  # the first chunk, or a shorter last one
                 n = samples.stop - samples.start
-                stage = np.zeros(self._stage_shape(n), dtype=a.dtype) if self.two_pass else None
-                windows = np.zeros((self.C, self.HH, self.WW, n) + self.out_hw, dtype=a.dtype)
+                windows = _scratch("im2col", (self.C, self.HH, self.WW, n) + self.out_hw, a.dtype,
+                                   zero=True)
+                if self.two_pass:
+                    stage = _scratch("im2col stage", self._stage_shape(n), a.dtype, zero=True)
             chunk = a[samples].transpose(1, 0, 2, 3)
             if self.two_pass:
                 for kw, (out_cols, in_cols) in self.cols:
@@ -130,7 +145,7 @@ class _Windows:
                     windows[:, kh, kw, :, out_rows, out_cols] = chunk[:, :, in_rows, in_cols]
             yield samples, windows.reshape(self.C * self.HH * self.WW, -1)
 
-    def col2im(self, dcols, dx, scratch):
+    def col2im(self, dcols, dx):
         """Add the columns dcols (C*HH*WW, n*H_out*W_out) onto dx (n, C, H, W), in place."""
         n = dx.shape[0]
         dwindows = dcols.reshape((self.C, self.HH, self.WW, n) + self.out_hw)
@@ -139,9 +154,7 @@ class _Windows:
             for kh, kw, out_rows, in_rows, out_cols, in_cols in self._taps():
                 dx[:, :, in_rows, in_cols] += dwindows[:, kh, kw, :, out_rows, out_cols]
             return
-        shape = self._stage_shape(n)
-        stage = scratch.matrix("stage", 1, np.prod(shape)).reshape(shape)
-        stage.fill(0)
+        stage = _scratch("col2im stage", self._stage_shape(n), dcols.dtype, zero=True)
         for kh, (out_rows, in_rows) in self.rows:
             stage[:, :, :, in_rows] += dwindows[:, kh, :, :, out_rows]
         for kw, (out_cols, in_cols) in self.cols:
@@ -167,11 +180,10 @@ def conv_forward_fast(x, w, b, conv_param):
     x, w, b, stride, pad, dilation, out_h, out_w = check_conv(x, w, b, conv_param)
     N, F = x.shape[0], w.shape[0]
     windows = _Windows(x.shape, w.shape[2:], stride, (pad, pad), dilation, (out_h, out_w))
-    scratch = _Scratch(x.dtype)
     w_rows = w.reshape(F, -1)
     out = np.empty((N, F, out_h * out_w), dtype=x.dtype)
     for samples, cols in windows.im2col(x):
-        product = np.matmul(w_rows, cols, out=scratch.matrix("out", F, cols.shape[1]))
+        product = np.matmul(w_rows, cols, out=_scratch("out", (F, cols.shape[1]), x.dtype))
         np.add(_samples(product, samples.stop - samples.start), b[:, None], out=out[samples])
     return out.reshape(N, F, out_h, out_w), (x, w, b, conv_param)
 
@@ -186,14 +198,13 @@ def _backward_full_convolution(dout, x, w, pad, dilation):
     N, _, H, W = x.shape
     grow = (dilation * (HH - 1) - pad, dilation * (WW - 1) - pad)
     windows = _Windows(dout.shape, (HH, WW), 1, grow, dilation, (H, W))
-    scratch = _Scratch(dout.dtype)
     flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(C, -1)
     dx = np.empty((N, C, H * W), dtype=dout.dtype)
     dw_flipped = np.zeros((F * HH * WW, C), dtype=dout.dtype)
     for samples, dcols in windows.im2col(dout):
-        product = np.matmul(flipped, dcols, out=scratch.matrix("dx", C, dcols.shape[1]))
+        product = np.matmul(flipped, dcols, out=_scratch("dx", (C, dcols.shape[1]), dout.dtype))
         dx[samples] = _samples(product, samples.stop - samples.start)
-        dw_flipped += dcols @ scratch.rows("x", x[samples]).T
+        dw_flipped += dcols @ _rows("x", x[samples]).T
     dw = dw_flipped.reshape(F, HH, WW, C)[:, ::-1, ::-1].transpose(0, 3, 1, 2)
     return dx.reshape(x.shape), np.ascontiguousarray(dw)
 
@@ -202,15 +213,14 @@ def _backward_col2im(dout, x, w, stride, pad, dilation):
     """dx and dw from the im2col columns of x: dw = dout @ cols.T, dx = col2im(w.T @ dout)."""
     F = w.shape[0]
     windows = _Windows(x.shape, w.shape[2:], stride, (pad, pad), dilation, dout.shape[2:])
-    scratch = _Scratch(dout.dtype)
     w_cols = np.ascontiguousarray(w.reshape(F, -1).T)
     dw = np.zeros((F, w_cols.shape[0]), dtype=dout.dtype)
     dx = np.zeros(x.shape, dtype=dout.dtype)
     for samples, cols in windows.im2col(x):
-        dout_rows = scratch.rows("dout", dout[samples])
+        dout_rows = _rows("dout", dout[samples])
         dw += dout_rows @ cols.T
-        dcols = np.matmul(w_cols, dout_rows, out=scratch.matrix("dcols", *cols.shape))
-        windows.col2im(dcols, dx[samples], scratch)
+        windows.col2im(np.matmul(w_cols, dout_rows, out=_scratch("dcols", cols.shape, dout.dtype)),
+                       dx[samples])
     return dx, dw.reshape(w.shape)
 
 
