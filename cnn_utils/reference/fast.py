@@ -43,7 +43,7 @@ def _scratch(name, shape, dtype, zero=False):
     """A scratch array of ``shape``, uninitialised unless ``zero``, reused by this thread's calls.
 
     A fresh array page-faults on first touch, and on these machines a fault costs more
-    than the copy that follows: reuse made S1 of the benchmark about 3x faster in float64.
+    than the copy that follows: reuse made S1 of the benchmark 2.5-3x faster in float64.
     Each name is one buffer: two arrays in use at the same time need two names.
     """
     buffers = _kept.__dict__
