@@ -138,7 +138,7 @@ def test_conv_fast_threads_keep_their_own_scratch():
 
 def test_conv_fast_keeps_no_buffer_above_keep_bytes(monkeypatch):
     """Scratch larger than KEEP_BYTES is allocated per call, not held between calls."""
-    monkeypatch.setattr(fast, "KEEP_BYTES", 8000)  # keeps the small products, not the columns
+    monkeypatch.setattr(fast, "KEEP_BYTES", 30000)  # keeps the stage (21 kB), not the columns (62 kB)
     kept = {}
 
     def run():
@@ -152,7 +152,7 @@ def test_conv_fast_keeps_no_buffer_above_keep_bytes(monkeypatch):
     thread.start()
     thread.join()
     assert kept, "the run kept no scratch buffer at all"
-    assert max(kept.values()) <= 8000, kept
+    assert max(kept.values()) <= 30000, kept
 
 
 @pytest.mark.parametrize("values", ["normal", "ties", "nan"])

@@ -1,20 +1,22 @@
 """The fastest pure-numpy convolution and max pooling of the reference library.
 
 Convolution works on chunks of a few samples: their im2col columns,
-(n, C*HH*WW, H_out*W_out), are built in a reused buffer small enough to stay in
-cache, and numpy's batched matmul hands BLAS one product per sample:
+(C*HH*WW, n*H_out*W_out), are built in a buffer small enough to stay in cache,
+and numpy's batched matmul hands BLAS one product per sample, straight from
+strided views of that buffer into the result (no copies on either side):
 
-- forward:  out[n] = w (F, C*HH*WW) @ cols[n], written in place; the bias is added once
+- forward:  out[n] = w (F, C*HH*WW) @ cols[n]; the bias is added once at the end
 - stride 1, C not much smaller than F: one im2col of dout, padded by the kernel span
   minus pad, gives both gradients: dx[n] = flipped w (C, F*HH*WW) @ dcols[n] (the full
   convolution with the kernel flipped in space, F and C swapped) and dw from
   dcols[n] @ x[n].T, its kernel flipped back. One column build instead of two.
-- otherwise: dw = sum of cols[n] @ dout[n].T, dx = col2im(w.T @ dout[n]).
+- otherwise: dw = sum of dout[n] @ cols[n].T, dx = col2im(w.T @ dout[n]).
 
 The columns are built in two passes (see ``_Windows``): WW column shifts into a
 stage, then HH row shifts of whole (rows, W_out) blocks; col2im runs the same two
 passes backwards. Fewer, longer copies than HH*WW strided ones: building the
-columns of S2 in benchmarks/bench_layers.py is 1.4x (float64) to 1.7x (float32) faster.
+columns of S2 in benchmarks/bench_layers.py is 1.4x (float64) to 1.7x (float32)
+faster. The buffers are kept per thread between calls (``_scratch``).
 
 Max pooling takes a running maximum over the pool_height*pool_width strided
 views of the input (the first maximum wins; a NaN always takes over, so the
@@ -59,16 +61,8 @@ def _scratch(name, shape, dtype, zero=False):
     return view
 
 
-def _rows(name, a):
-    """The samples a (n, R, ...) copied into one (R, n*P) scratch matrix, columns (sample, position)."""
-    n, R = a.shape[:2]
-    rows = _scratch(name, (R, a.size // R), a.dtype)
-    rows.reshape(R, n, -1)[...] = a.reshape(n, R, -1).transpose(1, 0, 2)
-    return rows
-
-
 def _samples(rows, n):
-    """An (R, n*P) product, columns (sample, position), as an (n, R, P) view."""
+    """An (R, n*P) matrix, columns ordered (sample, position), as an (n, R, P) view."""
     return rows.reshape(rows.shape[0], n, -1).transpose(1, 0, 2)
 
 
@@ -167,7 +161,7 @@ def _use_full_convolution(x_shape, w_shape, stride):
 
 
 def conv_forward_fast(x, w, b, conv_param):
-    """Convolution forward pass: chunked im2col, one matrix product per chunk of samples.
+    """Convolution forward pass: chunked im2col, one matrix product per sample.
 
     Inputs:
     - x: (N, C, H, W); w: (F, C, HH, WW); b: (F,)
@@ -183,8 +177,8 @@ def conv_forward_fast(x, w, b, conv_param):
     w_rows = w.reshape(F, -1)
     out = np.empty((N, F, out_h * out_w), dtype=x.dtype)
     for samples, cols in windows.im2col(x):
-        product = np.matmul(w_rows, cols, out=_scratch("out", (F, cols.shape[1]), x.dtype))
-        np.add(_samples(product, samples.stop - samples.start), b[:, None], out=out[samples])
+        np.matmul(w_rows, _samples(cols, samples.stop - samples.start), out=out[samples])
+    out += b[:, None]
     return out.reshape(N, F, out_h, out_w), (x, w, b, conv_param)
 
 
@@ -201,10 +195,11 @@ def _backward_full_convolution(dout, x, w, pad, dilation):
     flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(C, -1)
     dx = np.empty((N, C, H * W), dtype=dout.dtype)
     dw_flipped = np.zeros((F * HH * WW, C), dtype=dout.dtype)
+    x_rows = x.reshape(N, C, H * W)
     for samples, dcols in windows.im2col(dout):
-        product = np.matmul(flipped, dcols, out=_scratch("dx", (C, dcols.shape[1]), dout.dtype))
-        dx[samples] = _samples(product, samples.stop - samples.start)
-        dw_flipped += dcols @ _rows("x", x[samples]).T
+        dcols = _samples(dcols, samples.stop - samples.start)
+        np.matmul(flipped, dcols, out=dx[samples])
+        dw_flipped += np.matmul(dcols, x_rows[samples].transpose(0, 2, 1)).sum(axis=0)
     dw = dw_flipped.reshape(F, HH, WW, C)[:, ::-1, ::-1].transpose(0, 3, 1, 2)
     return dx.reshape(x.shape), np.ascontiguousarray(dw)
 
@@ -216,11 +211,13 @@ def _backward_col2im(dout, x, w, stride, pad, dilation):
     w_cols = np.ascontiguousarray(w.reshape(F, -1).T)
     dw = np.zeros((F, w_cols.shape[0]), dtype=dout.dtype)
     dx = np.zeros(x.shape, dtype=dout.dtype)
+    dout_rows = dout.reshape(dout.shape[0], F, -1)
     for samples, cols in windows.im2col(x):
-        dout_rows = _rows("dout", dout[samples])
-        dw += dout_rows @ cols.T
-        windows.col2im(np.matmul(w_cols, dout_rows, out=_scratch("dcols", cols.shape, dout.dtype)),
-                       dx[samples])
+        n = samples.stop - samples.start
+        dw += np.matmul(dout_rows[samples], _samples(cols, n).transpose(0, 2, 1)).sum(axis=0)
+        dcols = _scratch("dcols", cols.shape, dout.dtype)
+        np.matmul(w_cols, dout_rows[samples], out=_samples(dcols, n))
+        windows.col2im(dcols, dx[samples])
     return dx, dw.reshape(w.shape)
 
 
