@@ -6,7 +6,9 @@ Times forward + backward (median milliseconds) of the naive loops, im2col,
 fast (and the reshape pool) in float64 and float32, and their ratio to
 PyTorch CPU on the same shapes. numpy and torch run in separate worker
 processes, in alternating rounds: in one process on two cores the idle
-threads of one library spin against the other and both figures lie. Both use
+threads of one library spin against the other and both figures lie. Each
+ratio is taken within a round and the median over rounds is reported: a slow
+spell of the shared machine then slows both of its sides. Both use
 2 threads. The naive loops run on a reduced batch; their time is scaled to
 the full batch. The table is printed and written to benchmarks/results/latest.md.
 """
@@ -152,21 +154,33 @@ def run_worker(kind, reps):
 
 
 def collect(rounds, reps):
-    """Alternate numpy and torch workers for ``rounds`` rounds; median over rounds per key."""
-    per_key, last, gemm = {}, {}, {}
+    """Alternate numpy and torch workers for ``rounds`` rounds.
+
+    Returns ({key: [ms of round 1, round 2, ...]}, the last answer of each kind).
+    """
+    per_round, last, gemm = {}, {}, {}
     for r in range(rounds):
         order = ("numpy", "torch") if r % 2 == 0 else ("torch", "numpy")
         for kind in order:
             answer = run_worker(kind, reps)
             last[kind] = answer
             for key, ms in answer["times"].items():
-                per_key.setdefault(key, []).append(ms)
+                per_round.setdefault(key, []).append(ms)
             for dtype, gflops in answer.get("gemm", {}).items():
                 gemm[dtype] = max(gemm.get(dtype, 0.0), gflops)
             print(f"  round {r + 1}/{rounds}: {kind} done", file=sys.stderr)
-    medians = {key: statistics.median(values) for key, values in per_key.items()}
     last["numpy"]["gemm"] = gemm  # the best GEMM rate seen: the machine's, not a noisy moment's
-    return medians, last
+    return per_round, last
+
+
+def paired_ratio(times, base):
+    """Median and quartiles of times[r] / base[r]: a ratio per round, numpy and torch timed
+    back to back, so that a slow spell of the shared machine slows both sides of a ratio."""
+    ratios = sorted(t / b for t, b in zip(times, base))
+    if len(ratios) < 2:
+        return ratios[0], ratios[0], ratios[0]
+    low, median, high = statistics.quantiles(ratios, n=4, method="inclusive")
+    return median, low, high
 
 
 def describe(case):
@@ -177,7 +191,7 @@ def describe(case):
     return f"max pool {size}x{size}/{stride} x {x}"
 
 
-def table(medians, last, rounds, reps):
+def table(per_round, last, rounds, reps):
     """The report as markdown lines."""
     numpy_info, torch_info = last["numpy"]["info"], last["torch"]["info"]
     blas = ", ".join(f"{b['internal_api']} {b['version']} kernel {b['architecture']} "
@@ -187,26 +201,30 @@ def table(medians, last, rounds, reps):
         "",
         f"numpy {numpy_info['numpy']} with {blas}; torch {torch_info['torch']} "
         f"({torch_info['threads']} threads, mkldnn {torch_info['mkldnn']}).",
-        f"Separate processes, {rounds} alternating rounds x {reps} repetitions. "
+        f"Separate processes, {rounds} alternating rounds x {reps} repetitions; ms is the median "
+        "over rounds, x torch the median (and quartiles) of the ratios taken round by round. "
         f"naive runs on a batch of {NAIVE_BATCH}, its time scaled to the full batch. "
         "GEMM share = conv FLOPs / time / best GFLOP/s of a 2048^3 np.matmul in the same dtype "
         + "(" + ", ".join(f"{d} {g:.0f} GFLOP/s" for d, g in last["numpy"]["gemm"].items()) + ").",
         "",
-        "| dtype | case | variant | ms | x torch | GEMM share |",
-        "| --- | --- | --- | ---: | ---: | ---: |",
+        "| dtype | case | variant | ms | x torch | quartiles | GEMM share |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: |",
     ]
     for dtype in DTYPES:
         for case in list(CONV_CASES) + list(POOL_CASES):
-            base = medians[f"{dtype} {case} torch"]
+            base = per_round[f"{dtype} {case} torch"]
             for variant in ("naive", "im2col", "fast", "reshape", "torch"):
-                ms = medians.get(f"{dtype} {case} {variant}")
-                if ms is None:
+                times = per_round.get(f"{dtype} {case} {variant}")
+                if times is None:
                     continue
+                ms = statistics.median(times)
+                ratio, low, high = paired_ratio(times, base)
                 share = ""
                 if case in CONV_CASES:
                     gflops = conv_flops(case) / ms / 1e6
                     share = f"{100 * gflops / last['numpy']['gemm'][dtype]:.0f}%"
-                lines.append(f"| {dtype} | {case} | {variant} | {ms:.1f} | {ms / base:.2f} | {share} |")
+                lines.append(f"| {dtype} | {case} | {variant} | {ms:.1f} | {ratio:.2f} | "
+                             f"{low:.2f}-{high:.2f} | {share} |")
     lines += ["", "Cases:"] + [f"- {case}: {describe(case)}"
                                for case in list(CONV_CASES) + list(POOL_CASES)]
     return lines
@@ -223,9 +241,9 @@ def main():
         worker = numpy_worker if args.worker == "numpy" else torch_worker
         print(json.dumps(worker(args.reps)))
         return
-    rounds, reps = (2, 1) if args.quick else (6, 5)
-    medians, last = collect(rounds, reps)
-    lines = table(medians, last, rounds, reps)
+    rounds, reps = (2, 1) if args.quick else (8, 5)
+    per_round, last = collect(rounds, reps)
+    lines = table(per_round, last, rounds, reps)
     print("\n".join(lines))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text("\n".join(lines) + "\n")

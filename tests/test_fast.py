@@ -230,4 +230,5 @@ def test_benchmark_quick_run_prints_the_table(tmp_path):
     for row in ("| float64 | S3 | fast |", "| float32 | P3 | torch |", "| float64 | P1 | reshape |"):
         assert row in result.stdout
     assert "kernel" in result.stdout and "scaled to the full batch" in result.stdout
+    assert "| x torch | quartiles |" in result.stdout
     assert output.read_text().startswith("# Layer benchmark")
