@@ -6,10 +6,11 @@ Times forward + backward (median milliseconds) of the naive loops, im2col,
 fast (and the reshape pool) in float64 and float32, and their ratio to
 PyTorch CPU on the same shapes. numpy and torch run in separate worker
 processes, in alternating rounds: in one process on two cores the idle
-threads of one library spin against the other and both figures lie. Each
-ratio is taken within a round and the median over rounds is reported: a slow
-spell of the shared machine then slows both of its sides. Both use
-2 threads. The naive loops run on a reduced batch; their time is scaled to
+threads of one library spin against the other and both figures lie. Within
+a worker the repetitions of all cases are interleaved, and each ratio is taken
+within a round (the median over rounds is reported), so that a slow spell of
+the shared machine spoils a few calls rather than a whole figure. Both use
+2 threads; torch drops its gradients before each call, as a training step does. The naive loops run on a reduced batch; their time is scaled to
 the full batch. The table is printed and written to benchmarks/results/latest.md.
 """
 
@@ -64,16 +65,29 @@ def make_inputs(case, dtype, batch=None):
             {"pool_height": size, "pool_width": size, "stride": stride})
 
 
-def median_ms(run, reps, warm_up=True):
-    """Median wall time of ``run()`` in milliseconds, after one warm-up call if asked."""
-    if warm_up:
-        run()
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+def median_ms(run, reps):
+    """Median wall time of ``run()`` in milliseconds, after one warm-up call."""
+    return interleaved_ms({"run": (run, True)}, reps)["run"]
+
+
+def interleaved_ms(runs, reps):
+    """Median milliseconds of each run over ``reps`` calls, the calls of all runs interleaved.
+
+    runs: {key: (run, repeat)}; a run with repeat False is called once, without a warm-up.
+    Interleaving spreads each run's calls over the whole worker: a slow spell of the shared
+    machine (seconds long) then spoils one call of many runs, not every call of one run.
+    """
+    for run, repeat in runs.values():
+        if repeat:
+            run()
+    times = {key: [] for key in runs}
+    for rep in range(reps):
+        for key, (run, repeat) in runs.items():
+            if repeat or rep == 0:
+                start = time.perf_counter()
+                run()
+                times[key].append(time.perf_counter() - start)
+    return {key: 1e3 * statistics.median(values) for key, values in times.items()}
 
 
 def numpy_variants():
@@ -90,11 +104,17 @@ def numpy_variants():
     }
 
 
+def forward_backward(forward, backward, inputs):
+    """A call of forward then backward (dout of ones) on ``inputs``."""
+    dout = np.ones_like(forward(*inputs)[0])
+    return lambda: backward(dout, forward(*inputs)[1])
+
+
 def numpy_worker(reps):
     """Time every numpy variant; returns {key: ms}, machine info and GEMM GFLOP/s per dtype."""
     from threadpoolctl import threadpool_info, threadpool_limits
     threadpool_limits(THREADS)
-    times = {}
+    runs, scale = {}, {}
     for dtype in DTYPES:
         for variant, (conv_f, conv_b, pool_f, pool_b) in numpy_variants().items():
             batch = NAIVE_BATCH if variant == "naive" else None
@@ -102,12 +122,11 @@ def numpy_worker(reps):
                 forward, backward = (conv_f, conv_b) if case in CONV_CASES else (pool_f, pool_b)
                 if forward is None or (variant == "reshape" and POOL_CASES[case][1] != POOL_CASES[case][2]):
                     continue
-                inputs = make_inputs(case, dtype, batch)
-                dout = np.ones_like(forward(*inputs)[0])
-                ms = median_ms(lambda: backward(dout, forward(*inputs)[1]), 1 if batch else reps,
-                               warm_up=not batch)
+                key = f"{dtype} {case} {variant}"
+                runs[key] = (forward_backward(forward, backward, make_inputs(case, dtype, batch)), not batch)
                 full = (CONV_CASES.get(case) or POOL_CASES[case])[0][0]
-                times[f"{dtype} {case} {variant}"] = ms * full / (batch or full)
+                scale[key] = full / (batch or full)
+    times = {key: ms * scale[key] for key, ms in interleaved_ms(runs, reps).items()}
     gemm = {}
     for dtype in DTYPES:
         a = np.random.default_rng(1).standard_normal((2048, 2048)).astype(dtype)
@@ -117,28 +136,36 @@ def numpy_worker(reps):
     return {"times": times, "gemm": gemm, "info": {"numpy": np.__version__, "blas": blas}}
 
 
+def torch_forward_backward(torch, case, dtype):
+    """A call of conv2d or max_pool2d forward then backward (dout of ones), as a training step
+    runs it: the gradients of the previous call are dropped, not accumulated."""
+    inputs = [torch.tensor(a, requires_grad=True) if isinstance(a, np.ndarray) else a
+              for a in make_inputs(case, dtype)]
+    *leaves, param = inputs
+    if case in CONV_CASES:
+        def forward():
+            return torch.nn.functional.conv2d(*leaves, stride=param["stride"], padding=param["pad"])
+    else:
+        def forward():
+            return torch.nn.functional.max_pool2d(*leaves, param["pool_height"], param["stride"])
+    dout = torch.ones_like(forward())
+
+    def run():
+        for leaf in leaves:
+            leaf.grad = None
+        forward().backward(dout)
+    return run
+
+
 def torch_worker(reps):
     """Time PyTorch CPU conv2d / max_pool2d forward + backward; returns {key: ms} and info."""
     import torch
     torch.set_num_threads(THREADS)
-    times = {}
-    for dtype in DTYPES:
-        for case in list(CONV_CASES) + list(POOL_CASES):
-            inputs = [torch.tensor(a, requires_grad=True) if isinstance(a, np.ndarray) else a
-                      for a in make_inputs(case, dtype)]
-            if case in CONV_CASES:
-                x, w, b, param = inputs
-                def forward():
-                    return torch.nn.functional.conv2d(x, w, b, stride=param["stride"], padding=param["pad"])
-            else:
-                x, param = inputs
-                def forward():
-                    return torch.nn.functional.max_pool2d(x, param["pool_height"], param["stride"])
-            dout = torch.ones_like(forward())
-            times[f"{dtype} {case} torch"] = median_ms(lambda: forward().backward(dout), reps)
+    runs = {f"{dtype} {case} torch": (torch_forward_backward(torch, case, dtype), True)
+            for dtype in DTYPES for case in list(CONV_CASES) + list(POOL_CASES)}
     info = {"torch": torch.__version__, "threads": torch.get_num_threads(),
             "mkldnn": torch.backends.mkldnn.is_available()}
-    return {"times": times, "info": info}
+    return {"times": interleaved_ms(runs, reps), "info": info}
 
 
 def run_worker(kind, reps):
