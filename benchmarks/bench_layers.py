@@ -1,17 +1,19 @@
 """Speed of the reference convolution and max-pool layers against PyTorch CPU.
 
-    python benchmarks/bench_layers.py [--quick]
+    python benchmarks/bench_layers.py [--quick] [--interleave]
 
 Times forward + backward (median milliseconds) of the naive loops, im2col,
 fast (and the reshape pool) in float64 and float32, and their ratio to
 PyTorch CPU on the same shapes. numpy and torch run in separate worker
 processes, in alternating rounds: in one process on two cores the idle
-threads of one library spin against the other and both figures lie. Within
-a worker the repetitions of all cases are interleaved, and each ratio is taken
-within a round (the median over rounds is reported), so that a slow spell of
-the shared machine spoils a few calls rather than a whole figure. Both use
-2 threads; torch drops its gradients before each call, as a training step does. The naive loops run on a reduced batch; their time is scaled to
-the full batch. The table is printed and written to benchmarks/results/latest.md.
+threads of one library spin against the other and both figures lie. Each
+ratio is taken within a round and the median over rounds is reported, with
+its quartiles: a slow spell of the shared machine then shows as a spread
+rather than as a figure. Both use 2 threads; torch drops its gradients before
+each call, as a training step does. ``--interleave`` times every case once per
+repetition, each call after the other layers' calls, as in a network. The
+naive loops run on a reduced batch; their time is scaled to the full batch.
+The table is printed and written to benchmarks/results/latest.md.
 """
 
 import argparse
@@ -67,26 +69,28 @@ def make_inputs(case, dtype, batch=None):
 
 def median_ms(run, reps):
     """Median wall time of ``run()`` in milliseconds, after one warm-up call."""
-    return interleaved_ms({"run": (run, True)}, reps)["run"]
+    return timed_ms({"run": (run, True)}, reps, interleave=False)["run"]
 
 
-def interleaved_ms(runs, reps):
-    """Median milliseconds of each run over ``reps`` calls, the calls of all runs interleaved.
+def timed_ms(runs, reps, interleave):
+    """Median milliseconds of each run over ``reps`` calls.
 
     runs: {key: (run, repeat)}; a run with repeat False is called once, without a warm-up.
-    Interleaving spreads each run's calls over the whole worker: a slow spell of the shared
-    machine (seconds long) then spoils one call of many runs, not every call of one run.
+    interleave: call every run once per repetition (each call then follows the other
+    layers' calls, as in a network) instead of a run's repetitions back to back.
     """
     for run, repeat in runs.values():
         if repeat:
             run()
     times = {key: [] for key in runs}
-    for rep in range(reps):
-        for key, (run, repeat) in runs.items():
-            if repeat or rep == 0:
-                start = time.perf_counter()
-                run()
-                times[key].append(time.perf_counter() - start)
+    order = ([(rep, key) for rep in range(reps) for key in runs] if interleave
+             else [(rep, key) for key in runs for rep in range(reps)])
+    for rep, key in order:
+        run, repeat = runs[key]
+        if repeat or rep == 0:
+            start = time.perf_counter()
+            run()
+            times[key].append(time.perf_counter() - start)
     return {key: 1e3 * statistics.median(values) for key, values in times.items()}
 
 
@@ -110,7 +114,7 @@ def forward_backward(forward, backward, inputs):
     return lambda: backward(dout, forward(*inputs)[1])
 
 
-def numpy_worker(reps):
+def numpy_worker(reps, interleave):
     """Time every numpy variant; returns {key: ms}, machine info and GEMM GFLOP/s per dtype."""
     from threadpoolctl import threadpool_info, threadpool_limits
     threadpool_limits(THREADS)
@@ -126,7 +130,7 @@ def numpy_worker(reps):
                 runs[key] = (forward_backward(forward, backward, make_inputs(case, dtype, batch)), not batch)
                 full = (CONV_CASES.get(case) or POOL_CASES[case])[0][0]
                 scale[key] = full / (batch or full)
-    times = {key: ms * scale[key] for key, ms in interleaved_ms(runs, reps).items()}
+    times = {key: ms * scale[key] for key, ms in timed_ms(runs, reps, interleave).items()}
     gemm = {}
     for dtype in DTYPES:
         a = np.random.default_rng(1).standard_normal((2048, 2048)).astype(dtype)
@@ -157,7 +161,7 @@ def torch_forward_backward(torch, case, dtype):
     return run
 
 
-def torch_worker(reps):
+def torch_worker(reps, interleave):
     """Time PyTorch CPU conv2d / max_pool2d forward + backward; returns {key: ms} and info."""
     import torch
     torch.set_num_threads(THREADS)
@@ -165,22 +169,23 @@ def torch_worker(reps):
             for dtype in DTYPES for case in list(CONV_CASES) + list(POOL_CASES)}
     info = {"torch": torch.__version__, "threads": torch.get_num_threads(),
             "mkldnn": torch.backends.mkldnn.is_available()}
-    return {"times": interleaved_ms(runs, reps), "info": info}
+    return {"times": timed_ms(runs, reps, interleave), "info": info}
 
 
-def run_worker(kind, reps):
+def run_worker(kind, reps, interleave):
     """Run one worker in a fresh process and return its JSON answer."""
     env = dict(os.environ)
     for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
         env.pop(name, None)
-    result = subprocess.run([sys.executable, __file__, "--worker", kind, "--reps", str(reps)],
+    command = [sys.executable, __file__, "--worker", kind, "--reps", str(reps)]
+    result = subprocess.run(command + (["--interleave"] if interleave else []),
                             env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise SystemExit(f"{kind} worker failed:\n{result.stderr}")
     return json.loads(result.stdout)
 
 
-def collect(rounds, reps):
+def collect(rounds, reps, interleave):
     """Alternate numpy and torch workers for ``rounds`` rounds.
 
     Returns ({key: [ms of round 1, round 2, ...]}, the last answer of each kind).
@@ -189,7 +194,7 @@ def collect(rounds, reps):
     for r in range(rounds):
         order = ("numpy", "torch") if r % 2 == 0 else ("torch", "numpy")
         for kind in order:
-            answer = run_worker(kind, reps)
+            answer = run_worker(kind, reps, interleave)
             last[kind] = answer
             for key, ms in answer["times"].items():
                 per_round.setdefault(key, []).append(ms)
@@ -218,7 +223,7 @@ def describe(case):
     return f"max pool {size}x{size}/{stride} x {x}"
 
 
-def table(per_round, last, rounds, reps):
+def table(per_round, last, rounds, reps, interleave):
     """The report as markdown lines."""
     numpy_info, torch_info = last["numpy"]["info"], last["torch"]["info"]
     blas = ", ".join(f"{b['internal_api']} {b['version']} kernel {b['architecture']} "
@@ -228,7 +233,8 @@ def table(per_round, last, rounds, reps):
         "",
         f"numpy {numpy_info['numpy']} with {blas}; torch {torch_info['torch']} "
         f"({torch_info['threads']} threads, mkldnn {torch_info['mkldnn']}).",
-        f"Separate processes, {rounds} alternating rounds x {reps} repetitions; ms is the median "
+        f"Separate processes, {rounds} alternating rounds x {reps} repetitions"
+        + (" interleaved across cases" if interleave else " back to back") + "; ms is the median "
         "over rounds, x torch the median (and quartiles) of the ratios taken round by round. "
         f"naive runs on a batch of {NAIVE_BATCH}, its time scaled to the full batch. "
         "GEMM share = conv FLOPs / time / best GFLOP/s of a 2048^3 np.matmul in the same dtype "
@@ -262,15 +268,18 @@ def main():
     parser.add_argument("--quick", action="store_true", help="fewer rounds: a smoke test")
     parser.add_argument("--output", type=Path, default=RESULTS, help=f"markdown table (default {RESULTS})")
     parser.add_argument("--worker", choices=("numpy", "torch"), help=argparse.SUPPRESS)
+    parser.add_argument("--interleave", action="store_true",
+                        help="time every case once per repetition, each call after the other "
+                             "layers' calls (as in a network), instead of back to back")
     parser.add_argument("--reps", type=int, default=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker = numpy_worker if args.worker == "numpy" else torch_worker
-        print(json.dumps(worker(args.reps)))
+        print(json.dumps(worker(args.reps, args.interleave)))
         return
     rounds, reps = (2, 1) if args.quick else (8, 5)
-    per_round, last = collect(rounds, reps)
-    lines = table(per_round, last, rounds, reps)
+    per_round, last = collect(rounds, reps, args.interleave)
+    lines = table(per_round, last, rounds, reps, args.interleave)
     print("\n".join(lines))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text("\n".join(lines) + "\n")
