@@ -138,6 +138,8 @@ def test_stride_moves_with_the_keyboard(lab):
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1100})
             page.set_default_timeout(TIMEOUT_MS)
+            # expect() keeps its own 5 s default: too short for a kernel start on a busy machine
+            sync_api.expect.set_options(timeout=TIMEOUT_MS)
             page.goto(lab)
             # run the cell only once the kernel is up, or Shift+Enter just moves on
             sync_api.expect(page.get_by_role("button", name=re.compile(r"\| Idle"))).to_be_visible()
