@@ -31,6 +31,7 @@ import threading
 
 import numpy as np
 
+from cnn_utils.reference.batch_threads import map_parts
 from cnn_utils.reference.im2col import offset_slices
 from cnn_utils.shapes import (check_conv, check_dout, check_pool, conv_output_size, conv_params,
                               pool_params)
@@ -92,7 +93,7 @@ class _Windows:
     """
 
     def __init__(self, shape, kernel, stride, pad, dilation, out_hw):
-        self.N, self.C, self.H, W = shape
+        _, self.C, self.H, W = shape
         (self.HH, self.WW), self.out_hw = kernel, out_hw
         self.rows = [(kh, t) for kh in range(self.HH)
                      if (t := _taps(self.H, pad[0], stride, kh * dilation, out_hw[0]))]
@@ -100,11 +101,11 @@ class _Windows:
                      if (t := _taps(W, pad[1], stride, kw * dilation, out_hw[1]))]
         self.two_pass = stride == 1
 
-    def chunks(self, itemsize):
-        """Slices of the batch with at most CHUNK_BYTES of columns each (at least one sample)."""
+    def chunks(self, itemsize, part):
+        """Slices of part (of the batch) with at most CHUNK_BYTES of columns each (at least one sample)."""
         per_sample = self.C * self.HH * self.WW * self.out_hw[0] * self.out_hw[1] * itemsize
-        step = max(1, min(self.N, CHUNK_BYTES // per_sample))
-        return [slice(start, min(start + step, self.N)) for start in range(0, self.N, step)]
+        step = max(1, CHUNK_BYTES // per_sample)
+        return [slice(start, min(start + step, part.stop)) for start in range(part.start, part.stop, step)]
 
     def _stage_shape(self, n):
         return (self.C, self.WW, n, self.H, self.out_hw[1])
@@ -114,14 +115,14 @@ class _Windows:
         return [(kh, kw, out_rows, in_rows, out_cols, in_cols)
                 for kh, (out_rows, in_rows) in self.rows for kw, (out_cols, in_cols) in self.cols]
 
-    def im2col(self, a):
-        """Yield (samples, cols) for each chunk: cols (C*HH*WW, n*H_out*W_out) of a[samples].
+    def im2col(self, a, part):
+        """Yield (samples, cols) for each chunk of part: cols (C*HH*WW, n*H_out*W_out) of a[samples].
 
         a: (N, C, H, W). Rows are ordered (c, kh, kw), columns (sample, oh, ow); each
         cols is overwritten by the next chunk.
         """
         n = 0
-        for samples in self.chunks(a.itemsize):
+        for samples in self.chunks(a.itemsize, part):
             if samples.stop - samples.start != n:  # the first chunk, or a shorter last one
                 n = samples.stop - samples.start
                 windows = _scratch("im2col", (self.C, self.HH, self.WW, n) + self.out_hw, a.dtype,
@@ -176,9 +177,13 @@ def conv_forward_fast(x, w, b, conv_param):
     windows = _Windows(x.shape, w.shape[2:], stride, (pad, pad), dilation, (out_h, out_w))
     w_rows = w.reshape(F, -1)
     out = np.empty((N, F, out_h * out_w), dtype=x.dtype)
-    for samples, cols in windows.im2col(x):
-        np.matmul(w_rows, _samples(cols, samples.stop - samples.start), out=out[samples])
-    out += b[:, None]
+
+    def forward(part):
+        for samples, cols in windows.im2col(x, part):
+            np.matmul(w_rows, _samples(cols, samples.stop - samples.start), out=out[samples])
+        out[part] += b[:, None]
+
+    map_parts(forward, N)
     return out.reshape(N, F, out_h, out_w), (x, w, b, conv_param)
 
 
@@ -194,12 +199,17 @@ def _backward_full_convolution(dout, x, w, pad, dilation):
     windows = _Windows(dout.shape, (HH, WW), 1, grow, dilation, (H, W))
     flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(C, -1)
     dx = np.empty((N, C, H * W), dtype=dout.dtype)
-    dw_flipped = np.zeros((F * HH * WW, C), dtype=dout.dtype)
     x_rows = x.reshape(N, C, H * W)
-    for samples, dcols in windows.im2col(dout):
-        dcols = _samples(dcols, samples.stop - samples.start)
-        np.matmul(flipped, dcols, out=dx[samples])
-        dw_flipped += np.matmul(dcols, x_rows[samples].transpose(0, 2, 1)).sum(axis=0)
+
+    def backward(part):
+        dw_flipped = np.zeros((F * HH * WW, C), dtype=dout.dtype)
+        for samples, dcols in windows.im2col(dout, part):
+            dcols = _samples(dcols, samples.stop - samples.start)
+            np.matmul(flipped, dcols, out=dx[samples])
+            dw_flipped += np.matmul(dcols, x_rows[samples].transpose(0, 2, 1)).sum(axis=0)
+        return dw_flipped
+
+    dw_flipped = sum(map_parts(backward, N))
     dw = dw_flipped.reshape(F, HH, WW, C)[:, ::-1, ::-1].transpose(0, 3, 1, 2)
     return dx.reshape(x.shape), np.ascontiguousarray(dw)
 
@@ -209,15 +219,20 @@ def _backward_col2im(dout, x, w, stride, pad, dilation):
     F = w.shape[0]
     windows = _Windows(x.shape, w.shape[2:], stride, (pad, pad), dilation, dout.shape[2:])
     w_cols = np.ascontiguousarray(w.reshape(F, -1).T)
-    dw = np.zeros((F, w_cols.shape[0]), dtype=dout.dtype)
     dx = np.zeros(x.shape, dtype=dout.dtype)
     dout_rows = dout.reshape(dout.shape[0], F, -1)
-    for samples, cols in windows.im2col(x):
-        n = samples.stop - samples.start
-        dw += np.matmul(dout_rows[samples], _samples(cols, n).transpose(0, 2, 1)).sum(axis=0)
-        dcols = _scratch("dcols", cols.shape, dout.dtype)
-        np.matmul(w_cols, dout_rows[samples], out=_samples(dcols, n))
-        windows.col2im(dcols, dx[samples])
+
+    def backward(part):
+        dw = np.zeros((F, w_cols.shape[0]), dtype=dout.dtype)
+        for samples, cols in windows.im2col(x, part):
+            n = samples.stop - samples.start
+            dw += np.matmul(dout_rows[samples], _samples(cols, n).transpose(0, 2, 1)).sum(axis=0)
+            dcols = _scratch("dcols", cols.shape, dout.dtype)
+            np.matmul(w_cols, dout_rows[samples], out=_samples(dcols, n))
+            windows.col2im(dcols, dx[samples])
+        return dw
+
+    dw = sum(map_parts(backward, x.shape[0]))
     return dx, dw.reshape(w.shape)
 
 
