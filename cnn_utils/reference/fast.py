@@ -12,6 +12,10 @@ strided views of that buffer into the result (no copies on either side):
   dcols[n] @ x[n].T, its kernel flipped back. One column build instead of two.
 - otherwise: dw = sum of dout[n] @ cols[n].T, dx = col2im(w.T @ dout[n]).
 
+Each call splits its batch across threads, one part per BLAS thread, with BLAS
+single-threaded meanwhile (see batch_threads.py): the copies then run on every core,
+not only the products.
+
 The columns are built in two passes (see ``_Windows``): WW column shifts into a
 stage, then HH row shifts of whole (rows, W_out) blocks; col2im runs the same two
 passes backwards. Fewer, longer copies than HH*WW strided ones: building the
@@ -223,17 +227,17 @@ def _backward_col2im(dout, x, w, stride, pad, dilation):
     dout_rows = dout.reshape(dout.shape[0], F, -1)
 
     def backward(part):
-        dw = np.zeros((F, w_cols.shape[0]), dtype=dout.dtype)
-        for samples, cols in windows.im2col(x, part):
+        dw_cols = np.zeros(w_cols.shape, dtype=dout.dtype)  # dw.T: this orientation of the product
+        for samples, cols in windows.im2col(x, part):      # is 1.1-1.6x faster in single-threaded BLAS
             n = samples.stop - samples.start
-            dw += np.matmul(dout_rows[samples], _samples(cols, n).transpose(0, 2, 1)).sum(axis=0)
+            dw_cols += np.matmul(_samples(cols, n), dout_rows[samples].transpose(0, 2, 1)).sum(axis=0)
             dcols = _scratch("dcols", cols.shape, dout.dtype)
             np.matmul(w_cols, dout_rows[samples], out=_samples(dcols, n))
             windows.col2im(dcols, dx[samples])
-        return dw
+        return dw_cols
 
-    dw = sum(map_parts(backward, x.shape[0]))
-    return dx, dw.reshape(w.shape)
+    dw = sum(map_parts(backward, x.shape[0])).T
+    return dx, np.ascontiguousarray(dw).reshape(w.shape)
 
 
 def conv_backward_fast(dout, cache):
