@@ -119,18 +119,21 @@ class _Windows:
         return [(kh, kw, out_rows, in_rows, out_cols, in_cols)
                 for kh, (out_rows, in_rows) in self.rows for kw, (out_cols, in_cols) in self.cols]
 
-    def im2col(self, a, part):
+    def im2col(self, a, part, ones=False):
         """Yield (samples, cols) for each chunk of part: cols (C*HH*WW, n*H_out*W_out) of a[samples].
 
         a: (N, C, H, W). Rows are ordered (c, kh, kw), columns (sample, oh, ow); each
-        cols is overwritten by the next chunk.
+        cols is overwritten by the next chunk. ones: cols gets a last row of ones, so
+        that a product with it also adds a bias, or sums over the columns.
         """
-        n = 0
+        n, rows = 0, self.C * self.HH * self.WW
         for samples in self.chunks(a.itemsize, part):
             if samples.stop - samples.start != n:  # the first chunk, or a shorter last one
                 n = samples.stop - samples.start
-                windows = _scratch("im2col", (self.C, self.HH, self.WW, n) + self.out_hw, a.dtype,
-                                   zero=True)
+                cols = _scratch("im2col", (rows + ones, n * self.out_hw[0] * self.out_hw[1]),
+                                a.dtype, zero=True)
+                cols[rows:] = 1
+                windows = cols[:rows].reshape((self.C, self.HH, self.WW, n) + self.out_hw)
                 if self.two_pass:
                     stage = _scratch("im2col stage", self._stage_shape(n), a.dtype, zero=True)
             chunk = a[samples].transpose(1, 0, 2, 3)
@@ -142,7 +145,7 @@ class _Windows:
             else:
                 for kh, kw, out_rows, in_rows, out_cols, in_cols in self._taps():
                     windows[:, kh, kw, :, out_rows, out_cols] = chunk[:, :, in_rows, in_cols]
-            yield samples, windows.reshape(self.C * self.HH * self.WW, -1)
+            yield samples, cols
 
     def col2im(self, dcols, dx):
         """Add the columns dcols (C*HH*WW, n*H_out*W_out) onto dx (n, C, H, W), in place."""
@@ -179,20 +182,19 @@ def conv_forward_fast(x, w, b, conv_param):
     x, w, b, stride, pad, dilation, out_h, out_w = check_conv(x, w, b, conv_param)
     N, F = x.shape[0], w.shape[0]
     windows = _Windows(x.shape, w.shape[2:], stride, (pad, pad), dilation, (out_h, out_w))
-    w_rows = w.reshape(F, -1)
+    w_rows = np.concatenate([w.reshape(F, -1), b[:, None]], axis=1)  # the bias meets the ones row
     out = np.empty((N, F, out_h * out_w), dtype=x.dtype)
 
     def forward(part):
-        for samples, cols in windows.im2col(x, part):
+        for samples, cols in windows.im2col(x, part, ones=True):
             np.matmul(w_rows, _samples(cols, samples.stop - samples.start), out=out[samples])
-        out[part] += b[:, None]
 
     map_parts(forward, N)
     return out.reshape(N, F, out_h, out_w), (x, w, b, conv_param)
 
 
 def _backward_full_convolution(dout, x, w, pad, dilation):
-    """dx and dw for stride 1 from one im2col of dout, padded by the kernel span minus pad.
+    """dx, dw and db for stride 1 from one im2col of dout, padded by the kernel span minus pad.
 
     dx is the correlation of those columns with the kernel flipped in space and with F
     and C swapped; dw is their product with x, its kernel flipped back.
@@ -211,15 +213,16 @@ def _backward_full_convolution(dout, x, w, pad, dilation):
             dcols = _samples(dcols, samples.stop - samples.start)
             np.matmul(flipped, dcols, out=dx[samples])
             dw_flipped += np.matmul(dcols, x_rows[samples].transpose(0, 2, 1)).sum(axis=0)
-        return dw_flipped
+        return dw_flipped, dout[part].sum(axis=(0, 2, 3))
 
-    dw_flipped = sum(map_parts(backward, N))
+    dw_flipped, db = map(sum, zip(*map_parts(backward, N)))
     dw = dw_flipped.reshape(F, HH, WW, C)[:, ::-1, ::-1].transpose(0, 3, 1, 2)
-    return dx.reshape(x.shape), np.ascontiguousarray(dw)
+    return dx.reshape(x.shape), np.ascontiguousarray(dw), db
 
 
 def _backward_col2im(dout, x, w, stride, pad, dilation):
-    """dx and dw from the im2col columns of x: dw = dout @ cols.T, dx = col2im(w.T @ dout)."""
+    """dx, dw and db from the im2col columns of x and a row of ones: (dw | db) = dout @ cols.T,
+    dx = col2im(w.T @ dout)."""
     F = w.shape[0]
     windows = _Windows(x.shape, w.shape[2:], stride, (pad, pad), dilation, dout.shape[2:])
     w_cols = np.ascontiguousarray(w.reshape(F, -1).T)
@@ -227,17 +230,18 @@ def _backward_col2im(dout, x, w, stride, pad, dilation):
     dout_rows = dout.reshape(dout.shape[0], F, -1)
 
     def backward(part):
-        dw_cols = np.zeros(w_cols.shape, dtype=dout.dtype)  # dw.T: this orientation of the product
-        for samples, cols in windows.im2col(x, part):      # is 1.1-1.6x faster in single-threaded BLAS
+        # (dw | db).T: this orientation of the product is 1.1-1.6x faster in single-threaded BLAS
+        dwb_cols = np.zeros((w_cols.shape[0] + 1, F), dtype=dout.dtype)
+        for samples, cols in windows.im2col(x, part, ones=True):
             n = samples.stop - samples.start
-            dw_cols += np.matmul(_samples(cols, n), dout_rows[samples].transpose(0, 2, 1)).sum(axis=0)
-            dcols = _scratch("dcols", cols.shape, dout.dtype)
+            dwb_cols += np.matmul(_samples(cols, n), dout_rows[samples].transpose(0, 2, 1)).sum(axis=0)
+            dcols = _scratch("dcols", (w_cols.shape[0], cols.shape[1]), dout.dtype)
             np.matmul(w_cols, dout_rows[samples], out=_samples(dcols, n))
             windows.col2im(dcols, dx[samples])
-        return dw_cols
+        return dwb_cols
 
-    dw = sum(map_parts(backward, x.shape[0])).T
-    return dx, np.ascontiguousarray(dw).reshape(w.shape)
+    dwb_cols = sum(map_parts(backward, x.shape[0]))
+    return dx, np.ascontiguousarray(dwb_cols[:-1].T).reshape(w.shape), dwb_cols[-1]
 
 
 def conv_backward_fast(dout, cache):
@@ -258,12 +262,9 @@ def conv_backward_fast(dout, cache):
               conv_output_size(W, WW, stride, pad, dilation, "width"))
     dout = np.ascontiguousarray(check_dout(dout, (N, F) + out_hw, x.dtype))
     x, w = x.astype(dout.dtype, copy=False), w.astype(dout.dtype, copy=False)  # a float64 dout wins
-    db = dout.sum(axis=(0, 2, 3))
     if _use_full_convolution(x.shape, w.shape, stride):
-        dx, dw = _backward_full_convolution(dout, x, w, pad, dilation)
-    else:
-        dx, dw = _backward_col2im(dout, x, w, stride, pad, dilation)
-    return dx, dw, db
+        return _backward_full_convolution(dout, x, w, pad, dilation)
+    return _backward_col2im(dout, x, w, stride, pad, dilation)
 
 
 def max_pool_forward_fast(x, pool_param):
