@@ -1,20 +1,20 @@
 """The fastest pure-numpy convolution and max pooling of the reference library.
 
+Each call splits its batch across threads, one part per BLAS thread, with BLAS
+single-threaded meanwhile (see batch_threads.py): the copies and adds then run on
+every core, not only the products.
+
 Convolution works on chunks of a few samples: their im2col columns,
 (C*HH*WW, n*H_out*W_out), are built in a buffer small enough to stay in cache,
-and numpy's batched matmul hands BLAS one product per sample, straight from
-strided views of that buffer into the result (no copies on either side):
+with a last row of ones, and numpy's batched matmul hands BLAS one product per
+sample, straight from strided views of that buffer (no copies on either side):
 
-- forward:  out[n] = w (F, C*HH*WW) @ cols[n]; the bias is added once at the end
+- forward:  out[n] = (w | b) (F, C*HH*WW + 1) @ cols[n]: the ones row adds the bias
 - stride 1, C not much smaller than F: one im2col of dout, padded by the kernel span
   minus pad, gives both gradients: dx[n] = flipped w (C, F*HH*WW) @ dcols[n] (the full
   convolution with the kernel flipped in space, F and C swapped) and dw from
   dcols[n] @ x[n].T, its kernel flipped back. One column build instead of two.
-- otherwise: dw = sum of dout[n] @ cols[n].T, dx = col2im(w.T @ dout[n]).
-
-Each call splits its batch across threads, one part per BLAS thread, with BLAS
-single-threaded meanwhile (see batch_threads.py): the copies then run on every core,
-not only the products.
+- otherwise: (dw | db).T = sum of cols[n] @ dout[n].T, dx = col2im(w.T @ dout[n]).
 
 The columns are built in two passes (see ``_Windows``): WW column shifts into a
 stage, then HH row shifts of whole (rows, W_out) blocks; col2im runs the same two
@@ -22,7 +22,7 @@ passes backwards. Fewer, longer copies than HH*WW strided ones: building the
 columns of S2 in benchmarks/bench_layers.py is 1.4x (float64) to 1.7x (float32)
 faster. The buffers are kept per thread between calls (``_scratch``).
 
-Max pooling (also split across threads) takes a running maximum over the pool_height*pool_width strided
+Max pooling takes a running maximum over the pool_height*pool_width strided
 views of the input (the first maximum wins; a NaN always takes over, so the
 last NaN of a window wins) and scatters the gradient back with one strided add
 per window entry. For stride == pool size this beats the reshape path of
