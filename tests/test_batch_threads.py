@@ -83,8 +83,12 @@ def test_without_threadpoolctl_a_call_is_one_part(monkeypatch):
     monkeypatch.setattr(batch_threads, "ThreadpoolController", None)
     monkeypatch.setattr(batch_threads, "_workers", None)
     idents = []
-    assert batch_threads.map_parts(lambda part: idents.append(threading.get_ident()) or part, 8) == [
-        slice(0, 8)]
+
+    def task(part):
+        idents.append(threading.get_ident())
+        return part
+
+    assert batch_threads.map_parts(task, 8) == [slice(0, 8)]
     assert idents == [threading.get_ident()]
     x, w = np.ones((4, 2, 5, 5)), np.ones((3, 2, 3, 3))
     out, cache = conv_forward_fast(x, w, np.zeros(3), {"stride": 1, "pad": 0})
@@ -99,7 +103,8 @@ def _forward_in_child(queue):
 
 def test_a_forked_child_makes_its_own_workers(two_workers):
     """The parent's helper thread does not exist in a fork: the child must not wait for it."""
-    conv_forward_fast(np.ones((4, 2, 6, 6)), np.ones((3, 2, 2, 2)), np.zeros(3), {"stride": 2, "pad": 0})
+    param = {"stride": 2, "pad": 0}
+    conv_forward_fast(np.ones((4, 2, 6, 6)), np.ones((3, 2, 2, 2)), np.zeros(3), param)
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
     child = context.Process(target=_forward_in_child, args=(queue,))

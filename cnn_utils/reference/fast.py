@@ -106,10 +106,11 @@ class _Windows:
         self.two_pass = stride == 1
 
     def chunks(self, itemsize, part):
-        """Slices of part (of the batch) with at most CHUNK_BYTES of columns each (at least one sample)."""
+        """Slices of part (of the batch), CHUNK_BYTES of columns each at most (one sample at least)."""
         per_sample = self.C * self.HH * self.WW * self.out_hw[0] * self.out_hw[1] * itemsize
         step = max(1, CHUNK_BYTES // per_sample)
-        return [slice(start, min(start + step, part.stop)) for start in range(part.start, part.stop, step)]
+        return [slice(start, min(start + step, part.stop))
+                for start in range(part.start, part.stop, step)]
 
     def _stage_shape(self, n):
         return (self.C, self.WW, n, self.H, self.out_hw[1])
@@ -120,7 +121,7 @@ class _Windows:
                 for kh, (out_rows, in_rows) in self.rows for kw, (out_cols, in_cols) in self.cols]
 
     def im2col(self, a, part, ones=False):
-        """Yield (samples, cols) for each chunk of part: cols (C*HH*WW, n*H_out*W_out) of a[samples].
+        """Yield (samples, cols) per chunk of part: cols (C*HH*WW, n*H_out*W_out) of a[samples].
 
         a: (N, C, H, W). Rows are ordered (c, kh, kw), columns (sample, oh, ow); each
         cols is overwritten by the next chunk. ones: cols gets a last row of ones, so
@@ -234,7 +235,8 @@ def _backward_col2im(dout, x, w, stride, pad, dilation):
         dwb_cols = np.zeros((w_cols.shape[0] + 1, F), dtype=dout.dtype)
         for samples, cols in windows.im2col(x, part, ones=True):
             n = samples.stop - samples.start
-            dwb_cols += np.matmul(_samples(cols, n), dout_rows[samples].transpose(0, 2, 1)).sum(axis=0)
+            products = np.matmul(_samples(cols, n), dout_rows[samples].transpose(0, 2, 1))
+            dwb_cols += products.sum(axis=0)
             dcols = _scratch("dcols", (w_cols.shape[0], cols.shape[1]), dout.dtype)
             np.matmul(w_cols, dout_rows[samples], out=_samples(dcols, n))
             windows.col2im(dcols, dx[samples])
