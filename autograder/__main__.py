@@ -6,7 +6,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from autograder import course, feedback, gradebook, pipeline, report
+from autograder import course, feedback, gradebook, pipeline, report, sandbox
 from autograder.sandbox import Limits
 
 
@@ -21,16 +21,25 @@ def _grade(args):
     unknown = set(names) - set(known)
     if unknown:
         sys.exit(f"unknown assignment {sorted(unknown)}; known: {', '.join(known)}")
+    limits = Limits(args.cell_timeout, args.notebook_timeout, args.memory, sandbox=not args.unsafe_no_sandbox)
+    why = sandbox.unavailable() if limits.sandbox else None
+    if why:
+        sys.exit(f"cannot grade: student code must run in a sandbox, and {why}.\n"
+                 "To grade without one (student code can then read and change what you can), pass "
+                 "--unsafe-no-sandbox: every row of grades.csv is then flagged 'unsandboxed'.")
+    if not limits.sandbox:
+        print("WARNING: grading WITHOUT a sandbox (--unsafe-no-sandbox): every row is flagged "
+              f"'{sandbox.UNSAFE_FLAG}'", file=sys.stderr)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    limits = Limits(args.cell_timeout, args.notebook_timeout, args.memory)
     start = time.monotonic()
     plans = pipeline.plan(names)
     found = pipeline.submissions(plans, args.submitted)
     graded = sorted({s.assignment for s in found})  # only what was handed in gets a template
     url = args.db or f"sqlite:///{(out / 'gradebook.db').resolve()}"
     count, results, workers = 0, [], 0.0
-    with tempfile.TemporaryDirectory(prefix="autograder-") as scratch:
+    # in /tmp, not $TMPDIR: the kernels' Unix socket paths must stay under 108 characters
+    with tempfile.TemporaryDirectory(prefix="ag-", dir="/tmp") as scratch:
         if found:
             template = course.make_template(Path(scratch) / "template", graded)
             workers = time.monotonic()
@@ -72,6 +81,9 @@ def parser():
     grade.add_argument("--cell-timeout", type=float, default=60, help="seconds per cell (default 60)")
     grade.add_argument("--notebook-timeout", type=float, default=300, help="seconds per notebook (default 300)")
     grade.add_argument("--memory", type=int, default=2048, help="MB of address space per kernel (default 2048)")
+    grade.add_argument("--unsafe-no-sandbox", action="store_true",
+                       help="run student code without the bubblewrap sandbox (rlimits only); "
+                            "every row is flagged 'unsandboxed'")
     grade.add_argument("--quiet", action="store_true", help="no progress bar and no table")
     grade.set_defaults(run=_grade)
     return main

@@ -3,23 +3,34 @@
 Each worker process copies the template course (release notebooks and a
 gradebook holding the assignments, no solutions) into its own temporary folder,
 so its SQLite gradebook has one writer: itself. A submission is copied in (the
-original is only read), autograded through nbgrader's API in the limited kernel,
-read back (scores from the gradebook, feedback from the outputs), re-checked by
-``integrity``, and deleted again; the worker returns plain data.
+original is only read) under an internal student id (nbgrader reads ids as glob
+patterns and file names), autograded through nbgrader's API with the kernel in
+the sandbox, re-checked by ``integrity``, and deleted again; the worker returns
+plain data. Scores: nbgrader's, never above the re-check's (where the kernel died
+before grading a cell, the re-check's alone); feedback: the re-check's, so nothing
+the kernel printed (it can read the reference) reaches a student.
 """
 
+import itertools
 import os
 import shutil
+import sys
 import tempfile
+import traceback
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.paths import jupyter_runtime_dir
+from traitlets import default
 
 from autograder import integrity, sandbox, structure
 from autograder.course import COURSE_ID, load_config, quiet_nbgrader, read_notebook
 
 TIMEOUT_ERRORS = {"CellTimeoutError"}   # what nbgrader adds to a cell stopped by Execute.timeout
+OUT_OF_TIME = "The notebook did not finish within the time limit; no cell was graded."
 
 
 @dataclass
@@ -40,18 +51,6 @@ class NotebookResult:
     flags: list = field(default_factory=list)   # flags of the whole notebook
 
 
-def _outputs_text(cell):
-    """What a graded cell showed: its printed text and the name and message of an error (never the
-    traceback, which quotes the hidden test's source)."""
-    parts = []
-    for output in cell.get("outputs", []):
-        if output.output_type == "stream":
-            parts.append(output.text)
-        elif output.output_type == "error":
-            parts.append(f"{output.ename}: {output.evalue}")
-    return "".join(parts).strip()
-
-
 def _error_names(nb):
     return {o.ename for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
             if o.output_type == "error"}
@@ -70,6 +69,19 @@ def _failure(outcome, watchdog_fired):
     return "kernel-died" if "DeadKernelError" in text else "autograde-failed"
 
 
+class SandboxKernelManager(AsyncKernelManager):
+    """nbclient's kernel manager, with the kernel on Unix sockets in the worker's runtime folder
+    (the one folder its sandbox may write besides its scratch): the sandbox has no network."""
+
+    @default("transport")
+    def _transport_default(self):
+        return "ipc"
+
+    @default("connection_file")
+    def _connection_file_default(self):
+        return os.path.join(jupyter_runtime_dir(), f"kernel-{uuid.uuid4()}.json")
+
+
 class Worker:
     """A private nbgrader course in a temporary folder under ``scratch``; grades Submissions one by one."""
 
@@ -78,14 +90,20 @@ class Worker:
         self.tmp = Path(tempfile.mkdtemp(prefix="worker-", dir=scratch))
         self.course = self.tmp / "course"
         shutil.copytree(template, self.course, ignore=shutil.ignore_patterns("gradebook.db"))
-        private = self.tmp / "private"   # not in the course folder the kernel runs in
+        private = self.tmp / "private"   # not in the course folder
         private.mkdir()
         shutil.copy(Path(template) / "gradebook.db", private / "gradebook.db")
         self.db = f"sqlite:///{private / 'gradebook.db'}"
         self.marker = str(private)  # unique per worker: finds this worker's kernel processes
-        self.lib = integrity.student_lib(private / "lib")
-        os.environ["JUPYTER_PATH"] = sandbox.install_kernelspec(private / "jupyter", self.marker)
+        self.lib = integrity.copy_library(private / "lib")
+        runtime = self.tmp / "rt"    # the kernel's connection file and sockets: a short path
+        runtime.mkdir(mode=0o700)
+        settings = {"lib": integrity.copy_library(private / "kernel-lib", instructor=True),
+                    "runtime": str(runtime), "uid": sandbox.sandbox_uid()}
+        os.environ["JUPYTER_RUNTIME_DIR"] = str(runtime)
+        os.environ["JUPYTER_PATH"] = sandbox.install_kernelspec(private / "jupyter", self.marker, settings)
         os.environ.update(sandbox.student_env(limits))
+        self.ids = (f"s{n:06d}" for n in itertools.count())
         self.api = self._api()
 
     def _api(self):
@@ -100,69 +118,81 @@ class Worker:
         config.Execute.kernel_name = sandbox.KERNEL_NAME
         config.Execute.interrupt_on_timeout = True
         config.Execute.startup_timeout = 120
+        if self.limits.sandbox:
+            config.Execute.kernel_manager_class = SandboxKernelManager
         return NbGraderAPI(config=config)
 
     def grade(self, submission):
+        """The NotebookResult of a Submission; a submission that breaks the grader scores 0 and is
+        flagged ``grader-error`` (the traceback goes to the instructor's terminal)."""
         cells = self.plans[submission.assignment][submission.notebook]
-        zero = [CellResult(c.grade_id, 0.0, c.points, list(submission.flags)) for c in cells]
-        if submission.path is None:
-            return NotebookResult(submission.student, submission.assignment, submission.notebook, zero,
-                                  list(submission.flags))
-        try:
-            return self._grade(submission, cells)
-        finally:
-            for folder in ("submitted", "autograded"):
-                shutil.rmtree(self.course / folder / submission.student, ignore_errors=True)
+        flags = list(submission.flags) + ([] if self.limits.sandbox else [sandbox.UNSAFE_FLAG])
+        if submission.path is not None:
+            student = next(self.ids)
+            try:
+                return self._grade(submission, student, cells, flags)
+            except Exception:  # noqa: BLE001 - one submission's failure never stops the batch
+                print(f"autograder: {submission.student}/{submission.assignment}/{submission.notebook} "
+                      f"could not be graded:\n{traceback.format_exc()}", file=sys.stderr)
+                flags.append("grader-error")
+            finally:
+                for folder in ("submitted", "autograded"):
+                    shutil.rmtree(self.course / folder / student, ignore_errors=True)
+        flags = sorted(set(flags))
+        zero = [CellResult(c.grade_id, 0.0, c.points, flags) for c in cells]
+        return NotebookResult(submission.student, submission.assignment, submission.notebook, zero, flags)
 
-    def _grade(self, sub, cells):
+    def _grade(self, sub, student, cells, flags):
         release = read_notebook(self.course / "lessons" / sub.assignment / f"{sub.notebook}.ipynb")
         submitted = read_notebook(sub.path)
-        flags = list(sub.flags) + structure.changes(release, submitted)
+        flags += structure.changes(release, submitted)
         submitted = structure.repair(release, submitted)
-        target = self.course / "submitted" / sub.student / sub.assignment / f"{sub.notebook}.ipynb"
+        target = self.course / "submitted" / student / sub.assignment / f"{sub.notebook}.ipynb"
         target.parent.mkdir(parents=True)
         nbformat.write(submitted, str(target))
         with sandbox.Watchdog(self.marker, self.limits.notebook_seconds) as watchdog:
-            outcome = self.api.autograde(sub.assignment, sub.student, force=True, create=True)
-        graded_path = self.course / "autograded" / sub.student / sub.assignment / f"{sub.notebook}.ipynb"
-        if not outcome["success"] or not graded_path.is_file() or watchdog.fired:
+            outcome = self.api.autograde(sub.assignment, student, force=True, create=True)
+        graded_path = self.course / "autograded" / student / sub.assignment / f"{sub.notebook}.ipynb"
+        kernel_ran = outcome["success"] and graded_path.is_file() and not watchdog.fired
+        scores = {}
+        if not kernel_ran:
             flags.append(_failure(outcome, watchdog.fired))
-        scores, outputs = {}, {}
-        if graded_path.is_file() and outcome["success"]:
-            scores = self._scores(sub)
+        else:
+            scores = self._scores(sub, student)
             graded = read_notebook(graded_path)
-            outputs = {c.metadata.get("nbgrader", {}).get("grade_id"): _outputs_text(c) for c in graded.cells}
             if _error_names(graded) & TIMEOUT_ERRORS:
                 flags.append("timeout")
             if "MemoryError" in _text_of(graded):
                 flags.append("memory")
-        checks, check_flags = integrity.check(submitted, cells, self.limits, self.tmp / "check", self.lib)
-        flags += check_flags
-        results = [self._combine(cell, scores, outputs, checks) for cell in cells]
+        if watchdog.fired:  # a notebook out of time scores 0: its code is not run a second time
+            results = [CellResult(c.grade_id, 0.0, c.points, [], OUT_OF_TIME) for c in cells]
+        else:
+            checks, check_flags = integrity.check(submitted, cells, self.limits, self.tmp / "check", self.lib)
+            flags += check_flags
+            results = [_combine(c, scores if kernel_ran else None, checks.get(c.grade_id)) for c in cells]
         flags = sorted(set(flags))
         for result in results:
             result.flags = sorted(set(flags) | set(result.flags))
         return NotebookResult(sub.student, sub.assignment, sub.notebook, results, flags)
 
-    def _scores(self, sub):
+    def _scores(self, sub, student):
         from nbgrader.api import Gradebook
 
         with Gradebook(self.db, course_id=COURSE_ID) as gb:
-            notebook = gb.find_submission_notebook(sub.notebook, sub.assignment, sub.student)
+            notebook = gb.find_submission_notebook(sub.notebook, sub.assignment, student)
             return {g.name: float(g.auto_score or 0.0) for g in notebook.grades}
 
-    @staticmethod
-    def _combine(cell, scores, outputs, checks):
-        """The cell's score: the notebook's, lowered to the re-check's where that is lower (tampered)."""
-        score = scores.get(cell.grade_id, 0.0)
-        feedback = outputs.get(cell.grade_id, "")
-        check = checks.get(cell.grade_id)
-        flags = []
-        if check is not None:
-            flags += check.flags
-            if check.score < score - 1e-9:
-                score = check.score
-                feedback = check.feedback
-                if "timeout" not in check.flags:
-                    flags.append("tampered")
-        return CellResult(cell.grade_id, round(score, 2), cell.points, flags, feedback)
+
+def _combine(cell, scores, check):
+    """The cell's score: the re-check's (``check``), and never above the kernel's where the kernel
+    graded it (``scores``: None when the kernel died before the end). A cell the re-check did not
+    confirm scores 0. Feedback: the re-check's."""
+    if check is None:
+        return CellResult(cell.grade_id, 0.0, cell.points, ["not-rechecked"], "")
+    flags, score = list(check.flags), check.score
+    if scores is not None:
+        kernel = scores.get(cell.grade_id, 0.0)
+        if check.score < kernel - 1e-9 and "timeout" not in check.flags:
+            flags.append("tampered")
+        score = min(kernel, check.score)
+    return CellResult(cell.grade_id, round(score, 2), cell.points, flags, check.feedback)

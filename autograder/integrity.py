@@ -10,17 +10,22 @@ notebook changes nothing here. The student process has the kernel's limits:
 cell_seconds per cell and per graded function, notebook_seconds in all.
 
 Functions graded through a wrapper (assignment 5's sandwich backward and network
-class) are not re-checked: their cells keep the notebook's score.
+class) are called through the same wrapper (``cnn_utils.drivers``) in the student process.
+The student process runs in the sandbox (``sandbox.wrap``): it sees no reference, no grading
+package, no course, and shares no writable folder with the kernel's run.
 """
 
 import contextlib
 import functools
 import io
 import json
+import os
 import pickle
 import re
 import shutil
 import sys
+import threading
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +35,10 @@ from autograder import sandbox
 from autograder.course import ROOT, nbgrader_meta
 
 STUDENT_RUN = Path(__file__).with_name("student_run.py")
+JOB_INSIDE = "/opt/autograder"      # where the sandbox sees student_run.py and the job
+RESULT_BYTES = 64 * 2**20            # most the grader reads from a student process
+STATUSES = ("done", "timeout", "interrupted", "undefined")
+PRINTED_SHOWN = 2000                 # characters of the student's own printing shown in feedback
 REFERENCE_IMPORT = re.compile(r"cnn_utils\s*\.\s*(reference|grading)"
                               r"|from\s+cnn_utils\s+import\s+[^\n]*\b(reference|grading)\b")
 IDENTIFIER = re.compile(r"^[A-Za-z_]\w*$")
@@ -53,12 +62,13 @@ class Replayed(Exception):
     """An exception the student's function raised in the student process."""
 
 
-def student_lib(folder):
-    """A copy of cnn_utils without reference/ and grading/ in ``folder``; returns ``folder``."""
+def copy_library(folder, instructor=False):
+    """A copy of cnn_utils in ``folder``, without reference/ and grading/ unless ``instructor``
+    (the kernel runs the hidden tests, which need both); returns ``folder``."""
     target = Path(folder) / "cnn_utils"
     if not target.exists():
-        shutil.copytree(ROOT / "cnn_utils", target,
-                        ignore=shutil.ignore_patterns("reference", "grading", "__pycache__"))
+        left_out = ("__pycache__",) if instructor else ("reference", "grading", "__pycache__")
+        shutil.copytree(ROOT / "cnn_utils", target, ignore=shutil.ignore_patterns(*left_out))
     return str(folder)
 
 
@@ -80,13 +90,11 @@ def _cases(name):
     from cnn_utils.grading import cases, table
 
     spec = table.lookup(name)
-    if spec.wrap is not None:
-        return None
     return [case.args for case in cases.make_cases(spec, 0, spec.count)]
 
 
 def checkable(cell):
-    return cell.name is not None and _cases(cell.name) is not None
+    return cell.name is not None
 
 
 def decode(description, arrays):
@@ -126,8 +134,12 @@ def rescore(cell, result, arrays, timed_out=False):
         return Check(0.0, text, ["timeout"] if status == "timeout" else [])
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        score = grade(cell.name, replay(result["records"], arrays), points=cell.points)
-    return Check(float(score), printed.getvalue().strip())
+        score = grade(cell.name, replay(result["records"], arrays), points=cell.points, wrapped=True)
+    feedback = printed.getvalue().strip()
+    own = result.get("printed", "").strip()[:PRINTED_SHOWN]
+    if own:
+        feedback += f"\n\nYour {cell.function} printed:\n{own}"
+    return Check(float(score), feedback)
 
 
 def check(submitted, cells, limits, workdir, lib):
@@ -139,35 +151,109 @@ def check(submitted, cells, limits, workdir, lib):
     todo = [cell for cell in cells if checkable(cell)]
     if not todo:
         return {}, flags
-    job, out = Path(workdir) / "job", Path(workdir) / "out"
-    for folder in (job, out):
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
+    job = Path(workdir) / "job"
+    shutil.rmtree(job, ignore_errors=True)
+    job.mkdir(parents=True)
+    inside_lib = sandbox.LIB if limits.sandbox else lib
     (job / "job.json").write_text(json.dumps({
-        "sys_path": student_sys_path(lib), "cells": student_code, "seconds": limits.cell_seconds,
-        "functions": [{"grade_id": c.grade_id, "function": c.function} for c in todo]}))
+        "sys_path": student_sys_path(inside_lib), "cells": student_code, "seconds": limits.cell_seconds,
+        "functions": [{"grade_id": c.grade_id, "function": c.function, "wrap": _wrap_name(c.name)}
+                      for c in todo]}))
     with open(job / "args.pkl", "wb") as handle:
         pickle.dump({c.grade_id: _cases(c.name) for c in todo}, handle)
-    _, timed_out = sandbox.run_limited([sys.executable, "-I", "-S", str(STUDENT_RUN), str(job), str(out)],
-                                       limits, limits.notebook_seconds, cwd=out, env=sandbox.student_env(limits))
+    data, timed_out = _run(job, lib, limits)
+    results = parse(data, {c.grade_id for c in todo})
     checks = {}
     for cell in todo:
-        result, arrays = _read(out, cell.grade_id)
+        result, arrays = results.get(cell.grade_id, (None, {}))
         checks[cell.grade_id] = rescore(cell, result, arrays, timed_out)
-        if result and result.get("attempts") and "forbidden-import" not in flags:
+        if result and result["attempts"] and "forbidden-import" not in flags:
             flags.append("forbidden-import")
-    shutil.rmtree(out, ignore_errors=True)
+    shutil.rmtree(job, ignore_errors=True)
     return checks, flags
 
 
-def _read(out, grade_id):
-    """(result dict, arrays) the student process wrote for ``grade_id``, or (None, {})."""
+def _run(job, lib, limits):
+    """Run student_run on ``job`` (in the sandbox unless the limits say otherwise); returns the bytes
+    it wrote to its result pipe (at most RESULT_BYTES) and whether it ran out of time."""
+    read_end, write_end = os.pipe()
+    received = bytearray()
+
+    def drain():
+        while chunk := os.read(read_end, 1 << 20):
+            if len(received) <= RESULT_BYTES:
+                received.extend(chunk[:RESULT_BYTES + 1 - len(received)])
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    if limits.sandbox:
+        script, job_inside = f"{JOB_INSIDE}/student_run.py", f"{JOB_INSIDE}/job"
+        argv = sandbox.wrap([sys.executable, "-I", "-S", script, job_inside, str(write_end)], limits, lib,
+                            binds=[(STUDENT_RUN, script), (job, job_inside)])
+    else:
+        argv = [sys.executable, "-I", "-S", str(STUDENT_RUN), str(job), str(write_end)]
     try:
-        result = json.loads((out / f"{grade_id}.json").read_text())
-        with np.load(out / f"{grade_id}.npz", allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-        if not isinstance(result, dict) or not isinstance(result.get("records"), list):
-            return None, {}
-        return result, arrays
-    except (OSError, ValueError, KeyError, TypeError):
-        return None, {}
+        _, timed_out = sandbox.run_limited(argv, limits, limits.notebook_seconds, cwd=job,
+                                           env=sandbox.student_env(limits), pass_fds=(write_end,))
+    finally:
+        reader.join(timeout=10)
+        os.close(read_end)
+    return bytes(received), timed_out
+
+
+def _wrap_name(name):
+    """The name in cnn_utils.drivers of the wrapper that calls a graded object, or None."""
+    from cnn_utils.grading import table
+
+    wrap = table.lookup(name).wrap
+    return None if wrap is None else wrap.__name__
+
+
+def parse(data, expected):
+    """{grade_id: (result, arrays)} from what the student process wrote: frames of an 8-byte length
+    and an .npz (see student_run). Anything malformed, duplicated, unexpected or beyond
+    RESULT_BYTES is dropped: that function counts as one that never answered."""
+    results, offset = {}, 0
+    if len(data) > RESULT_BYTES:
+        return results
+    while offset + 8 <= len(data):
+        size = int.from_bytes(data[offset:offset + 8], "big")
+        body = data[offset + 8:offset + 8 + size]
+        offset += 8 + size
+        if len(body) != size:
+            break
+        try:
+            with np.load(io.BytesIO(body), allow_pickle=False) as npz:
+                arrays = {key: npz[key] for key in npz.files}
+            result = json.loads(arrays.pop("result").tobytes().decode())
+        except (ValueError, KeyError, OSError, RecursionError, UnicodeDecodeError, EOFError,
+                zipfile.BadZipFile, AttributeError, TypeError):
+            continue
+        grade_id = result.get("grade_id") if isinstance(result, dict) else None
+        if grade_id in expected and grade_id not in results and _valid(result, arrays):
+            results[grade_id] = (result, arrays)
+    return results
+
+
+def _valid(result, arrays):
+    """True if ``result`` has the shape student_run gives it and names only numeric ``arrays``."""
+    def value(item, depth=0):
+        if not isinstance(item, dict) or len(item) > 2:
+            return False
+        if "seq" in item:
+            return depth == 0 and isinstance(item["seq"], list) and all(value(v, 1) for v in item["seq"])
+        if "array" in item:
+            return item["array"] in arrays and arrays[item["array"]].dtype.kind in "biuf"
+        return item.get("none") is True or isinstance(item.get("opaque"), str)
+
+    def record(item):
+        if not isinstance(item, dict):
+            return False
+        if item.get("kind") == "raised":
+            return isinstance(item.get("type"), str) and isinstance(item.get("message"), str)
+        return item.get("kind") == "returned" and value(item.get("value"))
+
+    return (result.get("status") in STATUSES and isinstance(result.get("records"), list)
+            and all(record(item) for item in result["records"])
+            and isinstance(result.get("attempts"), list) and all(isinstance(a, str) for a in result["attempts"])
+            and isinstance(result.get("printed"), str))

@@ -1,14 +1,35 @@
-"""Limits on processes that run student code, and stopping them.
+"""Where student code runs: an OS sandbox (bubblewrap) under resource limits, and stopping it.
 
-Student code runs in its own session (process group) with an address-space
-limit (RLIMIT_AS: allocations beyond it raise MemoryError), a CPU-time limit
-(RLIMIT_CPU: a backstop behind the wall-clock deadlines), a file-size limit and
-one BLAS thread. A deadline kills the whole process group.
+Every process that runs student code (the notebook's kernel, the re-check's student process and
+whatever they start) runs inside ``bwrap``:
+
+- its own mount namespace, whose root is an empty tmpfs holding, read-only, the system (/usr and
+  the loader's files), the Python installation and its venv, and the folders the caller names
+  (the course library, the re-check's job). The checkout, home folders, other submissions, the
+  gradebook and the output folder do not exist there;
+- its own PID namespace (bwrap's init is PID 1: when the command ends, everything it started is
+  killed, daemons included), network namespace (a loopback of its own, nothing else), IPC and
+  UTS namespaces; a cleared environment;
+- a uid no account holds, one per grading worker (``SANDBOX_UID_BASE`` + the worker's pid), so
+  RLIMIT_NPROC counts only that worker's sandbox; no capabilities, no_new_privs;
+- a private writable /tmp (home and working folder) of ``Limits.scratch_mb``, thrown away after;
+- rlimits: address space, CPU time, file size, process count, no core files.
+
+Why bubblewrap and not unshare(1): one command sets up the namespaces, the mounts, the tmpfs
+sizes and kills the sandbox with its parent (--die-with-parent); it is Flatpak's sandbox, packaged
+everywhere (Debian's ``bubblewrap``). Run as root (the usual grading host) bwrap uses root's
+rights and ``setpriv`` drops to the sandbox uid inside; run by an ordinary user it makes a user
+namespace, and the sandbox has that user's uid outside: weaker, but the namespaces still show it
+nothing but its read-only mounts.
+Where no sandbox can start, ``unavailable()`` says why and grading refuses unless the instructor
+passes --unsafe-no-sandbox; then student code runs with the rlimits only.
 """
 
+import functools
 import json
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,9 +39,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 LIMITS_ENV = "AUTOGRADER_LIMITS"
-MARKER_ENV = "AUTOGRADER_KERNEL"   # in the environment of a worker's kernel and all it starts
+MARKER_ENV = "AUTOGRADER_KERNEL"   # in the environment of a worker's kernel launcher (outside the sandbox)
+SANDBOX_ENV = "AUTOGRADER_SANDBOX"  # the kernel's sandbox settings (JSON), read by launch_kernel
 ONE_THREAD = {name: "1" for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
 KERNEL_NAME = "autograder-limited"
+SANDBOX_UID_BASE = 1_000_000
+LIB = "/opt/autograder/lib"        # where the course library is mounted inside the sandbox
+HOME = "/tmp/home"                 # the student's home and working folder inside the sandbox
+SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/fonts",
+                "/etc/alternatives")
+UNSAFE_FLAG = "unsandboxed"
 
 
 @dataclass(frozen=True)
@@ -29,6 +57,9 @@ class Limits:
     notebook_seconds: float = 300     # the whole notebook in its kernel
     memory_mb: int = 2048             # address space of each student process
     file_mb: int = 64                 # largest file a student process may write
+    scratch_mb: int = 256             # the sandbox's writable /tmp, all files together
+    processes: int = 256              # processes and threads of one sandbox (RLIMIT_NPROC)
+    sandbox: bool = True              # False: --unsafe-no-sandbox, rlimits only
 
     def to_env(self):
         return json.dumps(asdict(self))
@@ -39,7 +70,9 @@ class Limits:
 
 
 def apply(limits, cpu_seconds):
-    """Set the rlimits of the calling process (inherited by what it execs)."""
+    """Set the rlimits of the calling process (inherited by what it execs).
+
+    RLIMIT_NPROC counts the processes of the real uid: it binds the sandbox uid, not root."""
     memory = limits.memory_mb * 2**20
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     cpu = int(cpu_seconds) + 1
@@ -47,13 +80,129 @@ def apply(limits, cpu_seconds):
     size = limits.file_mb * 2**20
     resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if limits.sandbox:
+        processes = limits.processes if os.geteuid() == 0 else _own_tasks() + limits.processes
+        resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
+
+
+def _own_tasks():
+    """Threads of this user now (without root, the sandbox shares the user's RLIMIT_NPROC count)."""
+    uid, count = os.getuid(), 0
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and entry.stat().st_uid == uid:
+                count += len(os.listdir(entry / "task"))
+        except OSError:
+            continue
+    return count
 
 
 def student_env(limits, **extra):
-    """The environment of a student process."""
+    """The environment of the grader's side of a student process (the sandbox clears it)."""
     env = dict(os.environ, **ONE_THREAD, MPLBACKEND="Agg", PYTHONHASHSEED="0", **extra)
     env[LIMITS_ENV] = limits.to_env()
     return env
+
+
+def sandbox_uid():
+    """The uid of this worker's sandboxes: unique per worker process, held by no account."""
+    return SANDBOX_UID_BASE + os.getpid()
+
+
+def _python_roots():
+    """The folders Python needs: the installation and the venv (resolved), without duplicates."""
+    roots = []
+    for prefix in (sys.base_prefix, sys.prefix):
+        path = str(Path(prefix).resolve())
+        if path not in roots:
+            roots.append(path)
+    return roots
+
+
+def _masks(roots):
+    """The course's own folders that lie inside a mounted Python folder (a non-editable install of
+    cnn_utils or the grader in site-packages): hidden under an empty tmpfs."""
+    import cnn_utils
+
+    mine = [Path(cnn_utils.__file__).resolve().parent, Path(__file__).resolve().parents[1]]
+    return [str(path) for path in mine if any(path.is_relative_to(root) for root in roots)]
+
+
+def _system_mounts():
+    mounts = ["--ro-bind", "/usr", "/usr"]
+    for name in ("/bin", "/sbin", "/lib", "/lib32", "/lib64"):
+        if os.path.islink(name):
+            mounts += ["--symlink", os.readlink(name), name]
+        elif os.path.isdir(name):
+            mounts += ["--ro-bind", name, name]
+    for name in SYSTEM_FILES:
+        if os.path.exists(name):
+            mounts += ["--ro-bind", name, name]
+    return mounts
+
+
+def wrap(argv, limits, lib, binds=(), writable=(), env=None, uid=None):
+    """The bwrap command that runs ``argv`` in a sandbox.
+
+    - lib: a folder holding the ``cnn_utils`` package the student process may import; mounted
+      read-only at LIB, which is the student's PYTHONPATH
+    - binds: (outside path, inside path) pairs mounted read-only
+    - writable: folders mounted read-write at their own paths (the kernel's socket folder)
+    - env: extra environment variables inside; uid: the sandbox uid (default: this worker's)
+    """
+    uid = sandbox_uid() if uid is None else uid
+    inside = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": HOME, "LANG": "C.UTF-8",
+              "PYTHONPATH": LIB, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
+              "MPLBACKEND": "Agg", "MPLCONFIGDIR": f"{HOME}/.matplotlib", "IPYTHONDIR": f"{HOME}/.ipython",
+              "XDG_CACHE_HOME": f"{HOME}/.cache", "XDG_CONFIG_HOME": f"{HOME}/.config",
+              "JUPYTER_RUNTIME_DIR": f"{HOME}/.runtime", **ONE_THREAD, **(env or {})}
+    command = ["bwrap", "--die-with-parent", "--unshare-ipc", "--unshare-pid", "--unshare-net",
+               "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox", "--clearenv"]
+    for name, value in inside.items():
+        command += ["--setenv", name, value]
+    command += _system_mounts()
+    roots = _python_roots()
+    mounts = [("--ro-bind", root, root) for root in roots]
+    mounts += [("--tmpfs", folder) for folder in _masks(roots)]
+    mounts += [("--proc", "/proc"), ("--dev", "/dev"),
+               ("--perms", "1777", "--size", str(limits.scratch_mb * 2**20), "--tmpfs", "/tmp"),
+               ("--ro-bind", str(lib), LIB)]
+    mounts += [("--ro-bind", str(outside), str(target)) for outside, target in binds]
+    mounts += [("--bind", str(folder), str(folder)) for folder in writable]
+    made = {"/", "/tmp", "/usr", "/proc", "/dev"}
+    for mount in mounts:
+        for parent in reversed(Path(mount[-1]).parents):  # bwrap would make them 0700
+            if str(parent) not in made:
+                command += ["--perms", "0755", "--dir", str(parent)]
+                made.add(str(parent))
+        command += mount
+        made.add(mount[-1])
+    command += ["--chdir", "/tmp"]
+    if os.geteuid() == 0:
+        command += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--",
+                    "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
+                    "--", "/bin/sh", "-c", f'mkdir -p {HOME} && cd {HOME} && exec "$@"', "sh"]
+    else:
+        command += ["--unshare-user", "--uid", "65534", "--gid", "65534", "--",
+                    "/bin/sh", "-c", f'mkdir -p {HOME} && cd {HOME} && exec "$@"', "sh"]
+    return command + list(argv)
+
+
+@functools.lru_cache(maxsize=None)
+def unavailable():
+    """None if a sandbox starts on this machine, else why not (in words an admin can act on)."""
+    if shutil.which("bwrap") is None:
+        return "bubblewrap (bwrap) is not installed: apt-get install bubblewrap"
+    probe = wrap([sys.executable, "-c", "print('ok')"], Limits(), Path(__file__).parent, uid=SANDBOX_UID_BASE)
+    try:
+        result = subprocess.run(probe, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"bwrap could not start: {exc}"
+    if result.returncode != 0 or result.stdout.strip() != "ok":
+        reason = " ".join(result.stderr.split())[:300]
+        return (f"bwrap could not start a sandbox ({reason or 'exit ' + str(result.returncode)}): "
+                "it needs user, mount, PID and network namespaces (in a pod: see deploy/README.md)")
+    return None
 
 
 def kill_group(pid):
@@ -75,37 +224,42 @@ def _exited(pid, seconds):
     return False
 
 
-def run_limited(args, limits, seconds, cwd, env):
+def run_limited(args, limits, seconds, cwd, env, pass_fds=()):
     """Run ``args`` in a new session under ``limits``; kill its group after ``seconds``.
 
     Returns (returncode, timed_out).
     """
     process = subprocess.Popen(args, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=pass_fds,
                                start_new_session=True, preexec_fn=lambda: apply(limits, seconds))
+    for fd in pass_fds:
+        os.close(fd)
     timed_out = not _exited(process.pid, seconds)
     kill_group(process.pid)  # at the deadline, or leftovers the student started; then reap
     return process.wait(), timed_out
 
 
-def install_kernelspec(folder, marker):
+def install_kernelspec(folder, marker, settings):
     """A kernelspec KERNEL_NAME under ``folder``/kernels that starts ipykernel through launch_kernel,
-    with MARKER_ENV=``marker`` in its environment. Returns the folder to put first on JUPYTER_PATH.
+    with MARKER_ENV=``marker`` and SANDBOX_ENV=``settings`` (JSON: lib, runtime folder, uid) in the
+    launcher's environment. Returns the folder to put first on JUPYTER_PATH.
     """
     spec = Path(folder) / "kernels" / KERNEL_NAME
     spec.mkdir(parents=True, exist_ok=True)
     launcher = Path(__file__).with_name("launch_kernel.py")
     (spec / "kernel.json").write_text(json.dumps({
         "argv": [sys.executable, str(launcher), "-f", "{connection_file}"],
-        "display_name": "Python 3 (autograder limits)", "language": "python",
-        "env": {MARKER_ENV: marker}}))
+        "display_name": "Python 3 (autograder sandbox)", "language": "python",
+        "interrupt_mode": "message",   # a signal to bwrap would not reach the kernel inside
+        "env": {MARKER_ENV: marker, SANDBOX_ENV: json.dumps(settings)}}))
     return str(folder)
 
 
 class Watchdog:
     """Kills the kernel of a worker once ``seconds`` have passed, and on exit whatever the kernel
-    left running. The kernel's processes are found by their environment: the worker's kernelspec
-    gives them MARKER_ENV=``marker`` (a pid alone may have been reused by then)."""
+    left running. The kernel's launcher (bwrap, outside the sandbox) is found by its environment:
+    the worker's kernelspec gives it MARKER_ENV=``marker`` (a pid alone may have been reused by
+    then); killing bwrap kills the sandbox's PID namespace, and so everything in it."""
 
     def __init__(self, marker, seconds):
         self.fired = False

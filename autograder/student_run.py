@@ -1,15 +1,17 @@
 """The student's side of the integrity check: run the student's code, call the graded functions.
 
-Run as a script by ``integrity`` in a fresh interpreter (``python -I -S``) under
-the sandbox limits, in an empty folder, with a copy of cnn_utils that has no
-``reference`` and no ``grading`` package (and an import hook that refuses them
-and records the attempt). It executes the given cells, then calls every graded
-function on the given arguments, one cell-time limit per function, and writes
-per function ``<grade_id>.json`` (what each call returned or raised) and
-``<grade_id>.npz`` (the returned arrays, no pickles). Nothing it writes is ever
-unpickled by the grader. Usage: student_run.py JOB_DIR OUT_DIR
+Run as a script by ``integrity`` in a fresh interpreter (``python -I -S``), inside the sandbox,
+where the only course files are a copy of cnn_utils without ``reference`` and ``grading`` (and an
+import hook refuses them and records the attempt). It executes the given cells once, then calls
+each graded function in a forked child of its own (one cell-time limit each), so a function that
+crashes or hangs costs only its own cell. Each child leaves one frame in the scratch folder, which
+this process copies to the result descriptor: an 8-byte big-endian length, then an .npz holding
+the returned arrays and, as the uint8 array ``result``, JSON saying what each call returned or
+raised and what the function printed. Nothing in it is unpickled by the grader, who parses it
+defensively (``integrity.parse``). Usage: student_run.py JOB_DIR RESULT_FD
 """
 
+import contextlib
 import copy
 import importlib.abc
 import io
@@ -18,8 +20,10 @@ import os
 import pickle
 import signal
 import sys
+import time
 
 BLOCKED = ("cnn_utils.reference", "cnn_utils.grading")
+PRINTED_CHARS = 2000      # what the student's function printed, kept for the feedback
 attempts = []
 
 
@@ -65,7 +69,7 @@ def encode_leaf(value, arrays):
 
 
 def call_all(function, args_list, seconds):
-    """Records of calling ``function`` on each argument tuple, and the status."""
+    """Records of calling ``function`` on each argument tuple, the arrays, and the status."""
     records, arrays = [], {}
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
@@ -104,7 +108,58 @@ def run_cells(cells, namespace, seconds):
             signal.setitimer(signal.ITIMER_REAL, 0)
 
 
-def main(job_dir, out_dir):
+def frame(item, namespace, args_list, seconds):
+    """The frame of one graded function: its calls, what it returned and printed."""
+    import numpy as np
+    from cnn_utils import drivers
+
+    function = namespace.get(item["function"])
+    printed = io.StringIO()
+    if callable(function):
+        if item.get("wrap"):
+            function = getattr(drivers, item["wrap"])(function)
+        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+            records, arrays, status = call_all(function, args_list, seconds)
+    else:
+        records, arrays, status = [], {}, "undefined"
+    result = {"grade_id": item["grade_id"], "status": status, "records": records,
+              "attempts": sorted(set(attempts)), "printed": printed.getvalue()[:PRINTED_CHARS]}
+    arrays["result"] = np.frombuffer(json.dumps(result).encode(), dtype=np.uint8)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    data = buffer.getvalue()
+    return len(data).to_bytes(8, "big") + data
+
+
+def call_in_child(item, namespace, args_list, seconds, result_fd):
+    """Fork; the child calls the function and leaves its frame in a file; this process waits (at
+    most the cell time and a margin), then copies a complete frame to ``result_fd``."""
+    path = os.path.join(os.environ.get("HOME", "/tmp"), f"frame-{item['grade_id']}")
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(result_fd)
+            data = frame(item, namespace, args_list, seconds)
+            with open(path + ".part", "wb") as handle:
+                handle.write(data)
+            os.rename(path + ".part", path)
+        finally:
+            os._exit(0)
+    deadline = time.monotonic() + seconds + 10
+    while os.waitpid(pid, os.WNOHANG) == (0, 0):
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            break
+        time.sleep(0.01)
+    with contextlib.suppress(OSError), open(path, "rb") as handle:
+        data = handle.read()
+        while data:
+            data = data[os.write(result_fd, data):]
+        os.unlink(path)
+
+
+def main(job_dir, result_fd):
     with open(os.path.join(job_dir, "job.json")) as handle:
         job = json.load(handle)
     sys.path[:] = job["sys_path"]
@@ -114,20 +169,12 @@ def main(job_dir, out_dir):
     with open(os.path.join(job_dir, "args.pkl"), "rb") as handle:
         arguments = pickle.load(handle)
     signal.signal(signal.SIGALRM, _alarm)
-    sys.stdout = sys.stderr = io.StringIO()  # student prints go nowhere (the fds are /dev/null too)
+    sys.stdout = sys.stderr = io.StringIO()  # student prints in the cells go nowhere
     namespace = {"__name__": "__main__"}
     run_cells(job["cells"], namespace, job["seconds"])
     for item in job["functions"]:
-        function = namespace.get(item["function"])
-        if callable(function):
-            records, arrays, status = call_all(function, arguments[item["grade_id"]], job["seconds"])
-        else:
-            records, arrays, status = [], {}, "undefined"
-        np.savez(os.path.join(out_dir, item["grade_id"] + ".npz"), **arrays)
-        with open(os.path.join(out_dir, item["grade_id"] + ".json"), "w") as handle:
-            json.dump({"status": status, "records": records, "attempts": sorted(set(attempts))}, handle)
-        sys.stdout = sys.stderr = io.StringIO()
+        call_in_child(item, namespace, arguments[item["grade_id"]], job["seconds"], result_fd)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1], int(sys.argv[2]))

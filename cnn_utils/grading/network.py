@@ -1,18 +1,10 @@
 """How assignment 5's graded objects are called: the conv-relu-pool sandwich and the network.
 
-The sandwich's backward is checked with the cache of the student's *own*
-forward (its inner caches come from the student's pasted layers, a format the
-reference cannot produce); ThreeLayerConvNet is a class, driven by
-``drive_convnet``, which builds it, checks its initial parameters, loads given
-parameters and returns what ``loss`` computes.
+The arguments of the cases and the reference; how the student's objects are
+called is in ``cnn_utils.drivers``, which the re-check's student process uses too.
 """
 
-import numpy as np
-
 from cnn_utils import reference as ref
-
-PARAM_NAMES = ("W1", "b1", "W2", "b2", "W3", "b3")
-CONVNET_OUTPUTS = ("init", "scores", "loss") + tuple("d" + name for name in PARAM_NAMES)
 
 
 def sandwich_args(i):
@@ -28,58 +20,5 @@ def sandwich_backward_reference(dout, x, w, b, conv_param, pool_param):
     return ref.conv_relu_pool_backward(dout, cache)
 
 
-def through_own_forward(backward):
-    """The student's backward, fed with the cache of the student's own conv_relu_pool_forward
-    (looked up where the backward was defined: the notebook's namespace)."""
-    forward = getattr(backward, "__globals__", {}).get("conv_relu_pool_forward")
-
-    def run(dout, x, w, b, conv_param, pool_param):
-        if not callable(forward):
-            raise NameError("conv_relu_pool_backward is checked with the cache of your "
-                            "conv_relu_pool_forward, which is not defined in the notebook")
-        return backward(dout, forward(x, w, b, conv_param, pool_param)[1])
-    return run
-
-
 def convnet_args(i):
     return i["kwargs"], i["params"], i["X"], i["y"]
-
-
-def drive_convnet(model_class, kwargs, params, X, y):
-    """Build the model, check its initial parameters, load ``params``, return its outputs.
-
-    Returns (init, scores, loss, dW1, db1, dW2, db2, dW3, db3) with
-    - init: the parameter shapes in the order W1, b1, W2, b2, W3, b3, as one float array, with
-      -1 appended for every problem of the initial values (a missing parameter, the wrong
-      dtype, a non-zero bias, weights whose standard deviation is not near weight_scale)
-    - scores: loss(X) after loading params; loss and the gradients: loss(X, y)
-    """
-    saved = np.random.get_state()  # the models draw their weights from np.random: leave it as it was
-    try:
-        model = model_class(**kwargs)
-    finally:
-        np.random.set_state(saved)
-    init = []
-    for name in PARAM_NAMES:
-        value = model.params.get(name)
-        if not isinstance(value, np.ndarray):
-            init.append(-1)
-            continue
-        init.extend(value.shape)
-        if value.dtype != np.dtype(kwargs["dtype"]):
-            init.append(-1)
-        if name[0] == "b" and value.any():
-            init.append(-1)
-        if name[0] == "W" and value.size >= 30 and not 0.5 < value.std() / kwargs["weight_scale"] < 2:
-            init.append(-1)
-    for name, value in params.items():
-        model.params[name] = value.copy()
-    scores = model.loss(X)
-    loss, grads = model.loss(X, y)
-    return (np.array(init, dtype=float), scores, np.asarray(loss, dtype=kwargs["dtype"]),
-            *(grads[name] for name in PARAM_NAMES))
-
-
-def convnet_driver(model_class):
-    """The student's class, as a function of (kwargs, params, X, y)."""
-    return lambda *args: drive_convnet(model_class, *args)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Callable
 
+from cnn_utils import drivers
 from cnn_utils import reference as ref
 from cnn_utils.grading import cases, network
 from cnn_utils.reference import nhwc
@@ -138,13 +139,13 @@ GRADED = {
         family="conv_relu_pool_backward", draw=cases.draw_conv_relu_pool,
         label=cases.label_conv_relu_pool, student_args=network.sandwich_backward_args,
         reference=network.sandwich_backward_reference, returns=_CONV_GRADS, compared=_CONV_GRADS,
-        count=16, wrap=network.through_own_forward),
+        count=16, wrap=drivers.through_own_forward),
     "ThreeLayerConvNet": Graded(
         family="ThreeLayerConvNet", draw=cases.draw_convnet, label=cases.label_convnet,
         student_args=network.convnet_args,
-        reference=network.convnet_driver(ref.ThreeLayerConvNet),
-        returns=network.CONVNET_OUTPUTS, compared=network.CONVNET_OUTPUTS, count=12,
-        wrap=network.convnet_driver),
+        reference=drivers.convnet_driver(ref.ThreeLayerConvNet),
+        returns=drivers.CONVNET_OUTPUTS, compared=drivers.CONVNET_OUTPUTS, count=12,
+        wrap=drivers.convnet_driver),
 }
 
 
