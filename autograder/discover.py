@@ -4,7 +4,9 @@ Every (student, assignment, notebook) the course expects becomes one Submission,
 also when the file is missing, renamed or unreadable, so every student gets a
 row for every graded cell. Flags: ``missing`` (no notebook), ``renamed`` (the
 only notebook of the folder has another name: it is graded, and flagged),
-``invalid-notebook`` (empty, not JSON, or not a notebook).
+``invalid-notebook`` (empty, larger than NOTEBOOK_BYTES, not JSON, too deeply
+nested, or not a notebook), ``symlink`` (the notebook or a folder above it is a
+symbolic link, which could name a classmate's file: not graded).
 """
 
 import json
@@ -12,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+
+NOTEBOOK_BYTES = 32 * 2**20
 
 
 @dataclass
@@ -26,6 +30,9 @@ class Submission:
 def readable(path):
     """None if ``path`` is a valid notebook, else why not."""
     try:
+        size = Path(path).stat().st_size
+        if size > NOTEBOOK_BYTES:
+            return f"{size / 2**20:.0f} MB, more than the {NOTEBOOK_BYTES // 2**20} MB a notebook may have"
         text = Path(path).read_text(encoding="utf-8")
         if not text.strip():
             return "empty file"
@@ -41,11 +48,13 @@ def readable(path):
 def _locate(folder, notebook, expected_count):
     """(path, flags) of ``notebook`` in a student's assignment ``folder``."""
     wanted = folder / f"{notebook}.ipynb"
+    if wanted.is_symlink():
+        return None, ["symlink"]
     if wanted.is_file():
         return wanted, []
-    others = sorted(p for p in folder.glob("*.ipynb") if p.is_file()) if folder.is_dir() else []
+    others = sorted(p for p in folder.glob("*.ipynb") if p.is_file() or p.is_symlink()) if folder.is_dir() else []
     if expected_count == 1 and len(others) == 1:
-        return others[0], ["renamed"]
+        return (None, ["symlink"]) if others[0].is_symlink() else (others[0], ["renamed"])
     return None, ["missing"]
 
 
@@ -59,8 +68,9 @@ def find(submitted, expected):
             folder = submitted / student / assignment
             if not folder.is_dir():
                 continue
+            linked = (submitted / student).is_symlink() or folder.is_symlink()
             for notebook in sorted(names):
-                path, flags = _locate(folder, notebook, len(names))
+                path, flags = (None, ["symlink"]) if linked else _locate(folder, notebook, len(names))
                 if path is not None and readable(path):
                     path, flags = None, flags + ["invalid-notebook"]
                 found.append(Submission(student, assignment, notebook, path, flags))

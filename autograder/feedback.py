@@ -1,5 +1,7 @@
 """Per-student feedback HTML, built from the graded cells' printed feedback (never the test source)."""
 
+import hashlib
+import re
 from collections import defaultdict
 from html import escape
 from pathlib import Path
@@ -18,7 +20,13 @@ FLAG_TEXT = {
     "metadata-changed": "cell metadata was changed (the original was used for grading)",
     "duplicate-cells": "some cells were duplicated",
     "forbidden-import": "the code imports the instructor's reference or grading package, which is not allowed",
+    "symlink": "the notebook was a link to another file; it was not graded",
+    "grader-error": "the grader failed on this notebook; the instructor has been told",
+    "grader-crashed": "grading this notebook stopped the grader's process twice; it was not graded",
+    "not-rechecked": "this cell could not be checked outside the notebook, so it scores 0; tell the instructor",
+    "unsandboxed": "graded without the sandbox (the instructor chose --unsafe-no-sandbox)",
 }
+SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")
 STYLE = ("body{font-family:sans-serif;max-width:60em;margin:2em auto}pre{background:#f6f6f6;padding:.6em;"
          "white-space:pre-wrap}.flags{color:#a40}td,th{padding:.2em .8em;text-align:left}")
 
@@ -41,13 +49,22 @@ def page(student, results):
             f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>")
 
 
+def file_name(student):
+    """``student``.html, or for a name that is no safe file name (too long, or with characters
+    other than letters, digits, ``.``, ``_``, ``-``) a cleaned, shortened name and a hash."""
+    if SAFE_NAME.fullmatch(student):
+        return f"{student}.html"
+    digest = hashlib.sha256(student.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    return f"{re.sub(r'[^A-Za-z0-9_-]', '_', student)[:60]}-{digest}.html"
+
+
 def write(results, folder):
-    """OUT/feedback/<student>.html per student; returns the folder."""
+    """OUT/feedback/<file_name(student)> per student; returns the folder."""
     folder = Path(folder) / "feedback"
     folder.mkdir(parents=True, exist_ok=True)
     by_student = defaultdict(list)
     for result in results:
         by_student[result.student].append(result)
     for student, items in by_student.items():
-        (folder / f"{student}.html").write_text(page(student, items), encoding="utf-8")
+        (folder / file_name(student)).write_text(page(student, items), encoding="utf-8")
     return folder

@@ -17,16 +17,12 @@ import shutil
 import sys
 import tempfile
 import traceback
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
-from jupyter_client.manager import AsyncKernelManager
-from jupyter_core.paths import jupyter_runtime_dir
-from traitlets import default
 
-from autograder import integrity, sandbox, structure
+from autograder import integrity, kernel, sandbox, structure
 from autograder.course import COURSE_ID, load_config, quiet_nbgrader, read_notebook
 
 TIMEOUT_ERRORS = {"CellTimeoutError"}   # what nbgrader adds to a cell stopped by Execute.timeout
@@ -69,19 +65,6 @@ def _failure(outcome, watchdog_fired):
     return "kernel-died" if "DeadKernelError" in text else "autograde-failed"
 
 
-class SandboxKernelManager(AsyncKernelManager):
-    """nbclient's kernel manager, with the kernel on Unix sockets in the worker's runtime folder
-    (the one folder its sandbox may write besides its scratch): the sandbox has no network."""
-
-    @default("transport")
-    def _transport_default(self):
-        return "ipc"
-
-    @default("connection_file")
-    def _connection_file_default(self):
-        return os.path.join(jupyter_runtime_dir(), f"kernel-{uuid.uuid4()}.json")
-
-
 class Worker:
     """A private nbgrader course in a temporary folder under ``scratch``; grades Submissions one by one."""
 
@@ -118,8 +101,7 @@ class Worker:
         config.Execute.kernel_name = sandbox.KERNEL_NAME
         config.Execute.interrupt_on_timeout = True
         config.Execute.startup_timeout = 120
-        if self.limits.sandbox:
-            config.Execute.kernel_manager_class = SandboxKernelManager
+        config.Autograde.autograde_preprocessors = kernel.autograde_preprocessors()
         return NbGraderAPI(config=config)
 
     def grade(self, submission):
@@ -189,10 +171,13 @@ def _combine(cell, scores, check):
     confirm scores 0. Feedback: the re-check's."""
     if check is None:
         return CellResult(cell.grade_id, 0.0, cell.points, ["not-rechecked"], "")
-    flags, score = list(check.flags), check.score
+    flags, score, feedback = list(check.flags), check.score, check.feedback
     if scores is not None:
         kernel = scores.get(cell.grade_id, 0.0)
         if check.score < kernel - 1e-9 and "timeout" not in check.flags:
             flags.append("tampered")
+        if kernel < check.score - 1e-9:
+            feedback += (f"\nIn the notebook's own run this cell scored {kernel:g} / {cell.points:g} "
+                         "(an error, a time-out or output beyond the grader's limit there); that score stands.")
         score = min(kernel, check.score)
-    return CellResult(cell.grade_id, round(score, 2), cell.points, flags, check.feedback)
+    return CellResult(cell.grade_id, round(score, 2), cell.points, flags, feedback)

@@ -262,25 +262,46 @@ def test_report_rows_join_flags_and_table_lists_every_cell(tmp_path):
 
 
 def test_student_process_cannot_import_the_reference(tmp_path):
-    out = tmp_path / "out"
-    out.mkdir()
     job = tmp_path / "job"
     job.mkdir()
-    lib = integrity.student_lib(tmp_path / "lib")
+    lib = integrity.copy_library(tmp_path / "lib")
     code = ("import importlib\ntry:\n    importlib.import_module('cnn_utils.reference')\n    ok = 1\n"
-            "except ImportError:\n    ok = 0\ndef f():\n    return float(ok)")
-    (job / "job.json").write_text(json.dumps({"sys_path": integrity.student_sys_path(lib), "cells": [code],
+            "except ImportError:\n    ok = 0\ndef f():\n    print('student says hi')\n    return float(ok)")
+    (job / "job.json").write_text(json.dumps({"sys_path": integrity.student_sys_path(sandbox.LIB), "cells": [code],
                                               "seconds": 10, "functions": [{"grade_id": "g", "function": "f"}]}))
     (job / "args.pkl").write_bytes(__import__("pickle").dumps({"g": [()]}))
-    limits = sandbox.Limits()
-    sandbox.run_limited([sys.executable, "-I", "-S", str(integrity.STUDENT_RUN), str(job), str(out)], limits, 60,
-                        out, sandbox.student_env(limits))
-    result = json.loads((out / "g.json").read_text())
-    with np.load(out / "g.npz") as data:
-        assert float(data["a0"]) == 0.0
+    data, timed_out = integrity._run(job, lib, sandbox.Limits())
+    result, arrays = integrity.parse(data, {"g"})["g"]
+    assert float(arrays["a0"]) == 0.0 and not timed_out
     assert result["status"] == "done" and result["attempts"] == ["cnn_utils.reference"]
+    assert result["printed"] == "student says hi\n"
     assert not (Path(lib) / "cnn_utils" / "reference").exists()
     assert os.listdir(Path(lib) / "cnn_utils")
+
+
+def test_parse_drops_malformed_duplicated_and_unexpected_frames():
+    import io
+
+    def frame(result, **arrays):
+        buffer = io.BytesIO()
+        np.savez(buffer, result=np.frombuffer(json.dumps(result).encode(), dtype=np.uint8), **arrays)
+        return len(buffer.getvalue()).to_bytes(8, "big") + buffer.getvalue()
+
+    good = {"grade_id": "g", "status": "done", "records": [{"kind": "returned", "value": {"array": "a0"}}],
+            "attempts": [], "printed": ""}
+    data = frame(good, a0=np.ones(3))
+    assert integrity.parse(data, {"g"})["g"][0] == good
+    assert integrity.parse(data, {"other"}) == {}
+    assert integrity.parse(b"\xff" * 8 + data, {"g"}) == {}                       # a length beyond the data
+    assert integrity.parse(frame(dict(good, records=[{"kind": "returned", "value": {"array": "a9"}}])), {"g"}) == {}
+    assert integrity.parse(frame(dict(good, status="won")), {"g"}) == {}
+    nested = "[" * 100_000 + "]" * 100_000
+    raw = io.BytesIO()
+    np.savez(raw, result=np.frombuffer(nested.encode(), dtype=np.uint8))
+    assert integrity.parse(len(raw.getvalue()).to_bytes(8, "big") + raw.getvalue(), {"g"}) == {}
+    twice = frame(good, a0=np.ones(3)) + frame(good, a0=np.zeros(3))
+    assert integrity.parse(twice, {"g"})["g"][1]["a0"].tolist() == [1, 1, 1]   # the first frame counts
+    assert integrity.parse(b"\0" * (integrity.RESULT_BYTES + 1), {"g"}) == {}
 
 
 # --- a PostgreSQL gradebook ----------------------------------------------------------------------

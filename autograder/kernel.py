@@ -1,0 +1,68 @@
+"""nbgrader's side of the sandboxed kernel: Unix sockets, and a bound on what the grader keeps.
+
+The kernel runs student code, so everything it sends is hostile: a message larger than
+MESSAGE_BYTES closes the connection (ZeroMQ drops it before it is read into memory), and a
+notebook's outputs beyond OUTPUT_CHARS are dropped as they arrive, so a flood of prints costs the
+grader at most that much memory.
+"""
+
+import os
+import uuid
+
+import zmq
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.paths import jupyter_runtime_dir
+from nbformat.v4 import new_output
+from nbgrader.converters.autograde import Autograde
+from nbgrader.preprocessors import Execute
+from traitlets import default
+
+MESSAGE_BYTES = 16 * 2**20
+OUTPUT_CHARS = 4 * 2**20
+TRUNCATED = f"\n[output beyond {OUTPUT_CHARS // 2**20} MB was dropped by the grader]\n"
+
+
+class SandboxKernelManager(AsyncKernelManager):
+    """The kernel on Unix sockets in the worker's runtime folder (the one folder its sandbox may
+    write besides its scratch): the sandbox has no network."""
+
+    @default("transport")
+    def _transport_default(self):
+        return "ipc"
+
+    @default("connection_file")
+    def _connection_file_default(self):
+        return os.path.join(jupyter_runtime_dir(), f"kernel-{uuid.uuid4()}.json")
+
+    @default("context")
+    def _context_default(self):
+        context = super()._context_default()
+        context.setsockopt(zmq.MAXMSGSIZE, MESSAGE_BYTES)   # for every socket made from it
+        return context
+
+
+class BoundedExecute(Execute):
+    """nbgrader's Execute with SandboxKernelManager, keeping at most OUTPUT_CHARS of output per
+    notebook."""
+
+    kept = 0
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("kernel_manager_class", SandboxKernelManager)
+        super().__init__(**kwargs)
+
+    def output(self, outs, msg, display_id, cell_index):
+        size = len(str(msg.get("content", "")))
+        if self.kept + size > OUTPUT_CHARS:
+            if self.kept <= OUTPUT_CHARS:
+                outs.append(new_output("stream", name="stdout", text=TRUNCATED))
+                self.kept = OUTPUT_CHARS + 1
+            return None
+        self.kept += size
+        return super().output(outs, msg, display_id, cell_index)
+
+
+def autograde_preprocessors():
+    """nbgrader's autograde preprocessors, with BoundedExecute in place of Execute."""
+    return [BoundedExecute if step is Execute else step
+            for step in Autograde.class_traits()["autograde_preprocessors"].default()]
