@@ -61,6 +61,17 @@ class BoundedExecute(Execute):
         self.kept += size
         return super().output(outs, msg, display_id, cell_index)
 
+    async def async_start_new_kernel_client(self):
+        """Start the kernel; once it has made its sockets, and before any student code runs, take
+        its runtime folder back from the sandbox uid: the kernel can then write nothing outside
+        its size-limited scratch (not even files to fill the grader's disk)."""
+        client = await super().async_start_new_kernel_client()
+        if os.geteuid() == 0:
+            folder = os.path.dirname(self.km.connection_file)
+            os.chown(folder, 0, 0)
+            os.chmod(folder, 0o711)
+        return client
+
 
 def autograde_preprocessors():
     """nbgrader's autograde preprocessors, with BoundedExecute in place of Execute."""

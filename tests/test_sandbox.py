@@ -1,0 +1,237 @@
+"""The hostile catalogue (tests/attacks.py) through the real pipeline, with honest classmates.
+
+One batch grades every attack beside three honest students (and the honest one again under
+names nbgrader cannot take as they are) with ``python -m autograder grade --jobs 2``. Every
+attacker must score what an honest wrong answer scores (0), the classmates exactly what they
+score alone, and the checkout, the venv and the submissions must be unchanged byte for byte,
+no process left behind, nothing received on the grader's loopback, and no secret in any
+feedback page.
+"""
+
+import csv
+import hashlib
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import attacks
+from autograder import sandbox
+from autograder.course import ROOT
+
+pytestmark = [pytest.mark.autograder, pytest.mark.sandbox]
+
+SAMPLES = ROOT / "autograder" / "samples"
+HONEST = {"alice_correct": 6.0, "bob_mistakes": 2.4, "carol_no_bias": 0.0}
+ODD_NAMES = ["n" * 251, "ann[1]", "new\nline"]   # alice's notebook under names nbgrader reads as patterns
+LIMITS = ["--cell-timeout", "20", "--notebook-timeout", "90", "--memory", "1500"]
+SKIPPED = {".git", ".venv", ".hub", "scratch", "dist", "test-artifacts", ".pytest_cache", "__pycache__",
+           ".hypothesis"}
+REFERENCE_LINE = "take already validated arrays; the transposed convolution reuses them."
+
+
+def fingerprint(folder, content=True):
+    """{relative path: sha256 (or size and mtime)} of the files under ``folder``, skipping SKIPPED."""
+    found = {}
+    for path, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if d != "__pycache__" and (d not in SKIPPED or not content)]
+        for name in files:
+            full = Path(path) / name
+            if full.is_symlink() or not full.is_file():
+                continue
+            stat = full.stat()
+            found[str(full.relative_to(folder))] = (hashlib.sha256(full.read_bytes()).hexdigest() if content
+                                                    else (stat.st_size, stat.st_mtime_ns))
+    return found
+
+
+def sandbox_processes():
+    """Pids of processes running as a sandbox uid."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and entry.stat().st_uid >= sandbox.SANDBOX_UID_BASE:
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+class Listener:
+    """A TCP and a UDP socket on one 127.0.0.1 port; counts what reaches them."""
+
+    def __init__(self):
+        self.tcp = socket.create_server(("127.0.0.1", 0))
+        self.port = self.tcp.getsockname()[1]
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind(("127.0.0.1", self.port))
+        self.received = []
+        for server in (self.tcp, self.udp):
+            server.settimeout(0.2)
+        self.running = True
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while self.running:
+            try:
+                connection, _ = self.tcp.accept()
+                self.received.append(("tcp", connection.recv(100)))
+                connection.close()
+            except OSError:
+                pass
+            try:
+                self.received.append(("udp", self.udp.recv(100)))
+            except OSError:
+                pass
+
+    def close(self):
+        self.running = False
+        self.thread.join()
+        self.tcp.close()
+        self.udp.close()
+
+
+def grade(submitted, out, env):
+    """Run the grading command with its memory use measured; (completed process, max RSS in MB)."""
+    measured = ("import resource, runpy, sys; sys.argv = ['autograder', *sys.argv[1:]]\n"
+                "try:\n    runpy.run_module('autograder', run_name='__main__')\nfinally:\n"
+                "    rss = max(resource.getrusage(w).ru_maxrss for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))\n"
+                "    print(f'MAXRSS {rss // 1024}')")
+    result = subprocess.run([sys.executable, "-c", measured, "grade", "all", "--submitted", str(submitted),
+                             "--out", str(out), "--jobs", "2", "--quiet", *LIMITS],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=1500)
+    assert result.returncode == 0, f"grading failed:\n{result.stdout}\n{result.stderr}"
+    rss = int(result.stdout.rsplit("MAXRSS", 1)[1])
+    return result, rss
+
+
+def rows_of(out):
+    with open(out / "grades.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def copy_honest(student, submitted, name=None):
+    shutil.copytree(SAMPLES / student / "a1_conv_forward", submitted / (name or student) / "a1_conv_forward")
+
+
+@pytest.fixture(scope="session")
+def attacked(tmp_path_factory):
+    if sandbox.unavailable():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"no sandbox under CI=true: {sandbox.unavailable()}")
+        pytest.skip(f"no sandbox on this machine: {sandbox.unavailable()}")
+    base = tmp_path_factory.mktemp("attacked")
+    submitted, out, home = base / "submitted", base / "out", base / "home"
+    canary = "canary-" + secrets.token_hex(8)
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_rsa").write_text(f"-----BEGIN KEY----- {canary}\n")
+    listener = Listener()
+    target = attacks.Target(str(ROOT), str(submitted), str(out), listener.port, canary)
+    for student in HONEST:
+        copy_honest(student, submitted)
+    for name in ODD_NAMES:
+        copy_honest("alice_correct", submitted, name)
+    for name, code in attacks.ATTACKS.items():
+        attacks.write(attacks.attack_notebook(code, target), submitted / name / "a1_conv_forward" / "conv_forward.ipynb")
+    attacks.write(attacks.stolen_network_notebook(), submitted / "x_stolen_network" / "a5_small_cnn" / "small_cnn.ipynb")
+    attacks.write(attacks.deeply_nested_text(), submitted / "x_deep_json" / "a1_conv_forward" / "conv_forward.ipynb")
+    link = submitted / "x_symlink" / "a1_conv_forward" / "conv_forward.ipynb"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(submitted / "alice_correct" / "a1_conv_forward" / "conv_forward.ipynb")
+    alone = base / "alone"
+    for student in HONEST:
+        copy_honest(student, alone)
+    env = dict(os.environ, HOME=str(home), GRADER_SECRET_TOKEN=canary)
+    before = {"checkout": fingerprint(ROOT), "venv": fingerprint(ROOT / ".venv", content=False),
+              "submitted": fingerprint(submitted)}
+    try:
+        result, rss = grade(submitted, out, env)
+        csv_right_after = (out / "grades.csv").read_bytes()
+        time.sleep(3)   # time for a daemon, had one survived, to rewrite grades.csv
+        after = {"checkout": fingerprint(ROOT), "venv": fingerprint(ROOT / ".venv", content=False),
+                 "submitted": fingerprint(submitted)}
+        leftovers = sandbox_processes()
+        grade(alone, base / "alone-out", env)
+    finally:
+        listener.close()
+    return {"rows": rows_of(out), "alone": rows_of(base / "alone-out"), "out": out, "rss": rss,
+            "before": before, "after": after, "csv_changed": csv_right_after != (out / "grades.csv").read_bytes(),
+            "leftovers": leftovers, "received": listener.received, "canary": canary, "stderr": result.stderr}
+
+
+def score(rows, student, grade_id="test_conv_forward_naive"):
+    found = [r for r in rows if r["student"] == student and r["grade_id"] == grade_id]
+    assert len(found) == 1, f"{student!r}: {len(found)} rows"
+    return float(found[0]["score"]), found[0]["flags"].split(";") if found[0]["flags"] else []
+
+
+@pytest.mark.parametrize("attack", sorted(attacks.ATTACKS))
+def test_an_attack_scores_no_more_than_a_wrong_answer(attacked, attack):
+    assert score(attacked["rows"], attack)[0] == 0.0
+
+
+def test_the_reference_network_taken_in_the_kernel_scores_0_and_is_flagged(attacked):
+    points, flags = score(attacked["rows"], "x_stolen_network", "test_ThreeLayerConvNet")
+    assert points == 0.0 and "tampered" in flags
+
+
+def test_malformed_and_linked_notebooks_cost_only_their_author(attacked):
+    assert score(attacked["rows"], "x_deep_json") == (0.0, ["invalid-notebook"])
+    assert score(attacked["rows"], "x_symlink") == (0.0, ["symlink"])
+
+
+def test_classmates_score_exactly_what_they_score_alone(attacked):
+    for student, points in HONEST.items():
+        assert score(attacked["rows"], student) == score(attacked["alone"], student)
+        assert score(attacked["rows"], student)[0] == points
+    for name in ODD_NAMES:
+        assert score(attacked["rows"], name) == (6.0, []), repr(name)
+
+
+def test_checkout_venv_and_submissions_are_unchanged(attacked):
+    for what in ("checkout", "venv", "submitted"):
+        before, after = attacked["before"][what], attacked["after"][what]
+        changed = sorted(set(before) ^ set(after) | {p for p in before if p in after and before[p] != after[p]})
+        assert not changed, f"{what} changed: {changed[:10]}"
+    assert not attacked["csv_changed"], "grades.csv changed after the grader exited"
+
+
+def test_no_process_is_left_and_nothing_reaches_the_network(attacked):
+    assert attacked["leftovers"] == []
+    assert attacked["received"] == []
+
+
+def test_a_flood_of_output_does_not_reach_the_graders_memory(attacked):
+    assert attacked["rss"] < 1000, f"the grading processes peaked at {attacked['rss']} MB (the flood is 1024 MB)"
+
+
+def test_feedback_holds_no_secret_and_only_the_students_own_output(attacked):
+    pages = {p.name: p.read_text() for p in (attacked["out"] / "feedback").glob("*.html")}
+    assert len(pages) == len({r["student"] for r in attacked["rows"]})
+    for name, text in pages.items():
+        for secret in (attacked["canary"], REFERENCE_LINE, "BEGIN SOLUTION", "Traceback", "GRADER_SECRET_TOKEN"):
+            assert secret not in text, f"{name} shows {secret!r}"
+        if name.startswith("x_"):
+            for classmate in HONEST:
+                assert classmate not in text, f"{name} names {classmate}"
+    assert "environment:" in pages["x_leak_secrets.html"]
+    assert "could not poison" in pages["x_poison_library.html"] and "POISONED" not in pages["x_poison_library.html"]
+    assert "TAMPERED" not in pages["x_tamper_files.html"]
+    assert "no reference found" in pages["x_reference_by_path.html"]
+    assert "no answers left by the kernel" in pages["x_reference_handoff.html"]
+
+
+def test_writes_and_processes_stop_at_the_sandbox_limits(attacked):
+    pages = {p.stem: p.read_text() for p in (attacked["out"] / "feedback").glob("x_*.html")}
+    written = int(pages["x_disk_fill"].split("wrote ")[1].split(" MB")[0])
+    started = int(pages["x_fork_bomb"].split("started ")[1].split(" processes")[0])
+    assert written <= sandbox.Limits().scratch_mb
+    assert 0 < started < sandbox.Limits().processes
