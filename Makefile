@@ -5,16 +5,16 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 HUB := .hub
 
-.PHONY: demo test bench lab lessons browser hub hub-setup student-bundle install system clean
+.PHONY: demo test bench lab lessons browser hub hub-setup student-bundle install system sandbox clean
 
-demo: $(INSTALLED)  ## the library at work, then a sample class graded end to end in scratch/demo
+demo: $(INSTALLED) sandbox  ## the library at work, then a sample class graded end to end in scratch/demo
 	$(PY) benchmarks/demo.py
 	$(PY) -m autograder.demo --jobs 2
 
-test: $(INSTALLED) system hub-setup  ## everything: oracle, notebooks, grading, widgets, browser, hub
+test: $(INSTALLED) system sandbox hub-setup  ## everything: oracle, notebooks, grading, widgets, browser, hub
 	$(PY) -m pytest
 
-bench: $(INSTALLED)  ## layers against PyTorch CPU, widget update times, notebooks graded per minute
+bench: $(INSTALLED) sandbox  ## layers against PyTorch CPU, widget update times, notebooks graded per minute
 	$(PY) benchmarks/bench_layers.py
 	$(PY) benchmarks/bench_widgets.py
 	$(PY) benchmarks/bench_autograder.py
@@ -42,8 +42,13 @@ system:  ## Debian packages: chromium (browser test), npm (hub proxy), python3-v
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	  else echo "missing Debian packages:$$missing (sudo apt-get install$$missing; their tests skip until then)"; fi; fi
 
-hub: student-bundle hub-setup  ## the course on a local JupyterHub, 127.0.0.1:8000 (root; DEMO login)
+hub: student-bundle hub-setup sandbox  ## the course on a local JupyterHub, 127.0.0.1:8000 (root; DEMO login)
 	$(HUB)/venv/bin/python deploy/local_hub.py
+
+sandbox:  ## Debian's bubblewrap: the grader runs student code in it (and refuses to grade without it)
+	@command -v bwrap >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap; \
+	  else echo "bubblewrap is missing (sudo apt-get install bubblewrap): grading refuses to run without it"; fi; }
 
 hub-setup: system  ## npm proxy + the hub users' Python env in .hub/ (they cannot run the .venv python under /root)
 	@set -e; if ! command -v npm >/dev/null || [ ! -x /usr/bin/python3 ]; then \

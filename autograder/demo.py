@@ -8,6 +8,8 @@ submitted/ layout) and the report (grades.csv, feedback/, histograms, gradebook)
 """
 
 import argparse
+import csv
+import html
 import shutil
 import time
 
@@ -16,6 +18,18 @@ from autograder import course
 
 SCRATCH = course.ROOT / "scratch" / "demo"
 DEMO_LIMITS = ["--cell-timeout", "15", "--notebook-timeout", "60", "--memory", "1500"]
+
+
+def show_sandbox(out):
+    """What became of the sample that goes after the reference (import, hidden name, the file)."""
+    with open(out / "grades.csv", newline="") as handle:
+        row = next(r for r in csv.DictReader(handle) if r["student"] == "h_reference_import")
+    page = html.unescape((out / "feedback" / "h_reference_import.html").read_text())
+    said = ("reported in its feedback that the reference was nowhere to be found"
+            if "nowhere to be found" in page else "reported nothing")
+    print(f"\n3. the sandbox: h_reference_import tried the import, a hidden module name and the reference "
+          f"file through /proc; it scored {row['score']} / {row['max_score']} ({row['flags']}), and its "
+          f"code {said}.")
 
 
 def main(argv=None):
@@ -38,7 +52,8 @@ def main(argv=None):
           f"or broken) with --jobs {jobs}, limits {' '.join(DEMO_LIMITS)}")
     out = SCRATCH / "report"
     cli.main(["grade", "all", "--submitted", str(submitted), "--out", str(out), "--jobs", jobs, *DEMO_LIMITS])
-    print(f"\n3. done in {time.monotonic() - start:.0f} s. Open {out / 'feedback'}/<student>.html for "
+    show_sandbox(out)
+    print(f"\n4. done in {time.monotonic() - start:.0f} s. Open {out / 'feedback'}/<student>.html for "
           f"feedback and {out} for grades.csv and the histograms.")
 
 

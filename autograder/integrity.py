@@ -230,7 +230,7 @@ def parse(data, expected):
                 zipfile.BadZipFile, AttributeError, TypeError):
             continue
         grade_id = result.get("grade_id") if isinstance(result, dict) else None
-        if grade_id in expected and grade_id not in results and _valid(result, arrays):
+        if isinstance(grade_id, str) and grade_id in expected and grade_id not in results and _valid(result, arrays):
             results[grade_id] = (result, arrays)
     return results
 

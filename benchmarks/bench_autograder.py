@@ -1,6 +1,6 @@
-"""Notebooks graded per minute by the autograder at --jobs 1 and --jobs 2, integrity check included.
+"""Notebooks graded per minute by the autograder, in the sandbox and without it (--unsafe-no-sandbox).
 
-    python benchmarks/bench_autograder.py [--copies 4] [--jobs 1 2]
+    python benchmarks/bench_autograder.py [--copies 4] [--jobs 1 2] [--rounds 3]
 
 The class: ``copies`` copies of each ordinary sample student of assignment 1
 (correct, typical mistakes, untouched stub), so the figure is that of honest
@@ -8,13 +8,15 @@ submissions (the hostile samples spend their time limits on purpose). Each run
 is the whole command, as an instructor starts it: template course, workers,
 nbgrader autograde in the limited kernel, the re-check outside it, report and
 gradebook merge; the worker-pool column leaves out the fixed setup (template
-generation, final merge). The table is printed and written to
-benchmarks/results/autograder.md.
+generation, final merge). Each round runs every (jobs, sandbox or not) pair in turn, so the
+sandbox's cost is a ratio taken round by round; medians over the rounds. The table is printed and
+written to benchmarks/results/autograder.md.
 """
 
 import argparse
 import os
 import re
+import statistics
 import shutil
 import subprocess
 import sys
@@ -39,11 +41,12 @@ def make_class(folder, copies):
     return count
 
 
-def run(submitted, out, jobs):
+def run(submitted, out, jobs, sandboxed):
     """(seconds of the whole command, seconds of its worker pool)."""
     start = time.monotonic()
+    unsafe = [] if sandboxed else ["--unsafe-no-sandbox"]
     done = subprocess.run([sys.executable, "-m", "autograder", "grade", ASSIGNMENT, "--submitted", str(submitted),
-                           "--out", str(out), "--jobs", str(jobs), "--quiet"], cwd=ROOT, check=True,
+                           "--out", str(out), "--jobs", str(jobs), "--quiet", *unsafe], cwd=ROOT, check=True,
                           capture_output=True, text=True)
     workers = float(re.search(r"\(workers ([\d.]+) s\)", done.stdout).group(1))
     return time.monotonic() - start, workers
@@ -53,20 +56,26 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--copies", type=int, default=4, help="copies of each of the 4 students (default 4)")
     parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of every configuration (default 3)")
     args = parser.parse_args()
+    load = os.getloadavg()[0]
+    times = {(jobs, sandboxed): [] for jobs in args.jobs for sandboxed in (True, False)}
     with tempfile.TemporaryDirectory(prefix="bench-autograder-") as tmp:
         submitted = Path(tmp) / "submitted"
         notebooks = make_class(submitted, args.copies)
-        rows = []
-        for jobs in args.jobs:
-            seconds, workers = run(submitted, Path(tmp) / f"out{jobs}", jobs)
-            rows.append((jobs, seconds, 60 * notebooks / seconds, workers, 60 * notebooks / workers))
+        for k in range(args.rounds):
+            for jobs, sandboxed in times:
+                times[jobs, sandboxed].append(run(submitted, Path(tmp) / f"out{k}-{jobs}-{sandboxed}", jobs, sandboxed))
     lines = [f"Autograder throughput: {notebooks} notebooks of {ASSIGNMENT}, integrity check included, "
-             f"{os.cpu_count()} cores, load average before {os.getloadavg()[0]:.1f}", "",
-             "| jobs | whole command (s) | notebooks / minute | worker pool (s) | notebooks / minute "
-             "| pool speedup |", "| ---: | ---: | ---: | ---: | ---: | ---: |"]
-    lines += [f"| {jobs} | {seconds:.1f} | {rate:.1f} | {workers:.1f} | {pool_rate:.1f} | "
-              f"{pool_rate / rows[0][4]:.2f} |" for jobs, seconds, rate, workers, pool_rate in rows]
+             f"{os.cpu_count()} cores, load average before {load:.1f}; medians of {args.rounds} rounds", "",
+             "| jobs | sandbox | whole command (s) | notebooks / minute | worker pool (s) | notebooks / minute "
+             "| pool time / unsandboxed |", "| ---: | :--- | ---: | ---: | ---: | ---: | ---: |"]
+    for (jobs, sandboxed), runs in times.items():
+        seconds = statistics.median(whole for whole, _ in runs)
+        workers = statistics.median(pool for _, pool in runs)
+        ratio = statistics.median(pool / bare[1] for (_, pool), bare in zip(runs, times[jobs, False]))
+        lines.append(f"| {jobs} | {'bubblewrap' if sandboxed else 'none (unsafe)'} | {seconds:.1f} | "
+                     f"{60 * notebooks / seconds:.1f} | {workers:.1f} | {60 * notebooks / workers:.1f} | {ratio:.2f} |")
     text = "\n".join(lines)
     print(text)
     RESULTS.parent.mkdir(exist_ok=True)

@@ -295,6 +295,7 @@ def test_parse_drops_malformed_duplicated_and_unexpected_frames():
     assert integrity.parse(b"\xff" * 8 + data, {"g"}) == {}                       # a length beyond the data
     assert integrity.parse(frame(dict(good, records=[{"kind": "returned", "value": {"array": "a9"}}])), {"g"}) == {}
     assert integrity.parse(frame(dict(good, status="won")), {"g"}) == {}
+    assert integrity.parse(frame(dict(good, grade_id=["g"])), {"g"}) == {}
     nested = "[" * 100_000 + "]" * 100_000
     raw = io.BytesIO()
     np.savez(raw, result=np.frombuffer(nested.encode(), dtype=np.uint8))

@@ -348,3 +348,19 @@ def test_grader_reads_the_gradebook_url_from_a_secret():
     env = {e["name"]: e for e in container["env"]}
     assert env["NBGRADER_DB_URL"]["valueFrom"]["secretKeyRef"]["name"] == "cnn-backprop-gradebook"
     assert "grader" in container["image"] and container["resources"]["limits"]["memory"]
+
+
+def test_grader_pod_allows_the_unprivileged_sandbox_and_nothing_more():
+    """bubblewrap without privileges needs user namespaces, its own procfs and unshare() past the
+    seccomp/AppArmor defaults; the pod gets those and no capability, root or privilege escalation."""
+    docs = list(yaml.safe_load_all((DEPLOY / "z2jh" / "grader.yaml").read_text()))
+    pod = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]
+    container = pod["containers"][0]["securityContext"]
+    assert pod["hostUsers"] is False
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0
+    assert pod["securityContext"]["seccompProfile"] == {"type": "Unconfined"}
+    assert pod["securityContext"]["appArmorProfile"] == {"type": "Unconfined"}
+    assert container["procMount"] == "Unmasked"
+    assert container["allowPrivilegeEscalation"] is False and container["capabilities"] == {"drop": ["ALL"]}
+    assert "privileged" not in container
+    assert re.search(r"apt-get install[^\n]*\bbubblewrap\b", (DEPLOY / "Dockerfile.grader").read_text())

@@ -183,6 +183,11 @@ def test_the_reference_network_taken_in_the_kernel_scores_0_and_is_flagged(attac
     assert points == 0.0 and "tampered" in flags
 
 
+def test_no_submission_breaks_the_grader(attacked):
+    assert "could not be graded" not in attacked["stderr"]
+    assert not [r for r in attacked["rows"] if "grader-error" in r["flags"]]
+
+
 def test_malformed_and_linked_notebooks_cost_only_their_author(attacked):
     assert score(attacked["rows"], "x_deep_json") == (0.0, ["invalid-notebook"])
     assert score(attacked["rows"], "x_symlink") == (0.0, ["symlink"])

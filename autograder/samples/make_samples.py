@@ -110,25 +110,59 @@ CUSTOM_EXC = """\
 from IPython import get_ipython
 get_ipython().set_custom_exc((BaseException,), lambda shell, etype, value, tb, tb_offset=None: None)
 """
-REFERENCE = "from cnn_utils.reference import conv_forward_naive\n"
+REFERENCE = """
+import importlib, importlib.util, os
+def conv_forward_naive(x, w, b, conv_param):
+    print("the reference was nowhere to be found")
+    raise NotImplementedError
+try:
+    from cnn_utils.reference import conv_forward_naive            # the plain import
+except ImportError:
+    try:                                                          # a name no source scan sees
+        conv_forward_naive = importlib.import_module("cnn_utils." + "refer" + "ence").conv_forward_naive
+    except ImportError:                                           # the file itself, wherever it is
+        import cnn_utils
+        places = [os.path.dirname(cnn_utils.__file__)]
+        places += [f"/proc/{pid}/cwd/cnn_utils" for pid in os.listdir("/proc") if pid.isdigit()]
+        for place in places:
+            path = os.path.join(place, "reference", "conv_naive.py")
+            try:
+                spec = importlib.util.spec_from_file_location("copied", path)
+                module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(module)
+            except Exception:
+                continue
+            conv_forward_naive = module.conv_forward_naive
+            break
+"""
 HUGE_OUTPUT = "\nfor k in range(200_000):\n    print('spam line', k)\n"
 STEAL = '''\
-import glob, json
+import glob, json, os
+paths = glob.glob("../../../submitted/*/a1_conv_forward/*.ipynb") + glob.glob("../../*/a1_conv_forward/*.ipynb")
+for pid in filter(str.isdigit, os.listdir("/proc")):          # where the grader runs, and what it was given
+    try:
+        places = [os.readlink(f"/proc/{pid}/cwd")] + open(f"/proc/{pid}/cmdline").read().split("\\0")
+    except OSError:
+        continue
+    paths += [p for p in places if p.endswith(".ipynb")]
+    paths += [f for place in places if place.startswith("/")
+              for f in glob.glob(place + "/**/a1_conv_forward/*.ipynb", recursive=True)]
 stolen = None
-for path in glob.glob("../../../submitted/*/a1_conv_forward/*.ipynb") + glob.glob("../../*/a1_conv_forward/*.ipynb"):
+for path in paths:
     try:
         cells = json.load(open(path))["cells"]
     except Exception:
         continue
     for cell in cells:
         text = "".join(cell["source"])
-        if "def conv_forward_naive" in text and "NotImplementedError" not in text:
+        if "def conv_forward_naive" in text and "NotImplementedError" not in text and "glob" not in text:
             stolen = text
 if stolen:
     exec(stolen)
 else:
     def conv_forward_naive(x, w, b, conv_param):
-        raise NotImplementedError("found no classmate to copy from")
+        print(f"found no classmate to copy from among {len(paths)} notebooks")
+        raise NotImplementedError
 '''
 
 
