@@ -11,11 +11,13 @@ before grading a cell, the re-check's alone); feedback: the re-check's, so nothi
 the kernel printed (it can read the reference) reaches a student.
 """
 
+import dataclasses
 import itertools
 import os
 import shutil
 import sys
 import tempfile
+import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,8 +134,12 @@ class Worker:
         target = self.course / "submitted" / student / sub.assignment / f"{sub.notebook}.ipynb"
         target.parent.mkdir(parents=True)
         nbformat.write(submitted, str(target))
+        started = time.monotonic()
         with sandbox.Watchdog(self.marker, self.limits.notebook_seconds) as watchdog:
             outcome = self.api.autograde(sub.assignment, student, force=True, create=True)
+        # the re-check gets what is left of the notebook's time (at least one cell's): a slow
+        # notebook holds a worker for about one notebook time limit, not two
+        left = max(self.limits.cell_seconds, self.limits.notebook_seconds - (time.monotonic() - started))
         graded_path = self.course / "autograded" / student / sub.assignment / f"{sub.notebook}.ipynb"
         kernel_ran = outcome["success"] and graded_path.is_file() and not watchdog.fired
         scores = {}
@@ -149,7 +155,8 @@ class Worker:
         if watchdog.fired:  # a notebook out of time scores 0: its code is not run a second time
             results = [CellResult(c.grade_id, 0.0, c.points, [], OUT_OF_TIME) for c in cells]
         else:
-            checks, check_flags = integrity.check(submitted, cells, self.limits, self.tmp / "check", self.lib)
+            limits = dataclasses.replace(self.limits, notebook_seconds=left)
+            checks, check_flags = integrity.check(submitted, cells, limits, self.tmp / "check", self.lib)
             flags += check_flags
             results = [_combine(c, scores if kernel_ran else None, checks.get(c.grade_id)) for c in cells]
         flags = sorted(set(flags))

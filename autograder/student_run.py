@@ -18,8 +18,10 @@ import io
 import json
 import os
 import pickle
+import shutil
 import signal
 import sys
+import tempfile
 import time
 
 BLOCKED = ("cnn_utils.reference", "cnn_utils.grading")
@@ -131,10 +133,11 @@ def frame(item, namespace, args_list, seconds):
     return len(data).to_bytes(8, "big") + data
 
 
-def call_in_child(item, namespace, args_list, seconds, result_fd):
-    """Fork; the child calls the function and leaves its frame in a file; this process waits (at
-    most the cell time and a margin), then copies a complete frame to ``result_fd``."""
-    path = os.path.join(os.environ.get("HOME", "/tmp"), f"frame-{item['grade_id']}")
+def call_in_child(item, namespace, args_list, seconds, result_fd, folder):
+    """Fork; the child calls the function and leaves its frame in a file in ``folder``; this
+    process waits (at most the cell time and a margin), then copies a complete frame to
+    ``result_fd``."""
+    path = os.path.join(folder, f"frame-{item['grade_id']}")
     pid = os.fork()
     if pid == 0:
         try:
@@ -172,8 +175,10 @@ def main(job_dir, result_fd):
     sys.stdout = sys.stderr = io.StringIO()  # student prints in the cells go nowhere
     namespace = {"__name__": "__main__"}
     run_cells(job["cells"], namespace, job["seconds"])
+    folder = tempfile.mkdtemp(prefix="frames-")
     for item in job["functions"]:
-        call_in_child(item, namespace, arguments[item["grade_id"]], job["seconds"], result_fd)
+        call_in_child(item, namespace, arguments[item["grade_id"]], job["seconds"], result_fd, folder)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -378,3 +378,51 @@ def test_grades_merge_into_a_postgresql_gradebook(postgres_url, tmp_path):
                   for s in ("alice_correct", "dave_stub")}
     assert scores == {"alice_correct": 6.0, "dave_stub": 0.0}
     assert not (tmp_path / "out" / "gradebook.db").exists()
+
+
+# --- a worker that dies, a machine without a sandbox ---------------------------------------------
+
+class _FakeWorker:
+    """Stands in for grade.Worker: scores 1, or kills its own process for the student 'killer'."""
+
+    def __init__(self, *args):
+        pass
+
+    def grade(self, submission):
+        if submission.student == "killer":
+            os._exit(9)
+        return NotebookResult(submission.student, submission.assignment, submission.notebook,
+                              [CellResult("g", 1.0, 1.0)])
+
+
+def test_a_dead_worker_is_replaced_and_only_its_killer_is_flagged(monkeypatch):
+    from autograder import pipeline
+    from autograder.course import GradedCell
+
+    monkeypatch.setattr(pipeline, "Worker", _FakeWorker)
+    plans = {"a": {"nb": [GradedCell("g", 1.0)]}}
+    names = ["ann", "ben", "killer", "cid", "dan", "eve"]
+    found = [discover.Submission(name, "a", "nb", Path("/dev/null")) for name in names]
+    results = pipeline.grade_all(found, plans, None, sandbox.Limits(), None, jobs=2, progress=False)
+    assert [r.student for r in results] == sorted(names)
+    scores = {r.student: (r.cells[0].score, r.flags) for r in results}
+    assert scores.pop("killer") == (0.0, ["grader-crashed"])
+    assert scores == {name: (1.0, []) for name in names if name != "killer"}
+
+
+def test_grading_refuses_without_a_sandbox_unless_told(tmp_path):
+    submitted = tmp_path / "submitted"
+    shutil.copytree(SAMPLES / "alice_correct" / "a1_conv_forward", submitted / "alice_correct" / "a1_conv_forward")
+    no_bwrap = dict(os.environ, PATH=str(Path(sys.executable).parent))
+    command = [sys.executable, "-m", "autograder", "grade", "a1_conv_forward", "--submitted", str(submitted),
+               "--quiet", *LIMITS]
+    refused = subprocess.run([*command, "--out", str(tmp_path / "refused")], cwd=ROOT, env=no_bwrap,
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0 and "bubblewrap" in refused.stderr and "--unsafe-no-sandbox" in refused.stderr
+    assert not (tmp_path / "refused" / "grades.csv").exists()
+    unsafe = subprocess.run([*command, "--out", str(tmp_path / "unsafe"), "--unsafe-no-sandbox"], cwd=ROOT,
+                            env=no_bwrap, capture_output=True, text=True, timeout=600)
+    assert unsafe.returncode == 0, unsafe.stderr
+    assert "WITHOUT a sandbox" in unsafe.stderr
+    rows = read_csv(tmp_path / "unsafe" / "grades.csv")
+    assert [(r["score"], r["flags"]) for r in rows] == [("6", "unsandboxed")]

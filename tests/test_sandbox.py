@@ -10,6 +10,7 @@ feedback page.
 
 import csv
 import hashlib
+import json
 import os
 import secrets
 import shutil
@@ -23,6 +24,7 @@ from pathlib import Path
 import pytest
 
 import attacks
+from conftest import require_sandbox
 from autograder import sandbox
 from autograder.course import ROOT
 
@@ -124,10 +126,7 @@ def copy_honest(student, submitted, name=None):
 
 @pytest.fixture(scope="session")
 def attacked(tmp_path_factory):
-    if sandbox.unavailable():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"no sandbox under CI=true: {sandbox.unavailable()}")
-        pytest.skip(f"no sandbox on this machine: {sandbox.unavailable()}")
+    require_sandbox()
     base = tmp_path_factory.mktemp("attacked")
     submitted, out, home = base / "submitted", base / "out", base / "home"
     canary = "canary-" + secrets.token_hex(8)
@@ -240,3 +239,42 @@ def test_writes_and_processes_stop_at_the_sandbox_limits(attacked):
     started = int(pages["x_fork_bomb"].split("started ")[1].split(" processes")[0])
     assert written <= sandbox.Limits().scratch_mb
     assert 0 < started < sandbox.Limits().processes
+
+
+def test_inside_the_sandbox_there_is_no_course_no_home_no_network_and_no_secret(tmp_path):
+    require_sandbox()
+    listener = Listener()
+    probe = f"""
+import json, os, socket, subprocess
+seen = {{"uid": os.getuid(), "env": sorted(os.environ), "root": sorted(os.listdir("/")),
+        "checkout": os.path.exists({str(ROOT)!r} + "/cnn_utils"), "secret": os.path.exists({str(tmp_path / "secret")!r}),
+        "lib": sorted(os.listdir("/opt/autograder/lib")), "pids": sorted(p for p in os.listdir("/proc") if p.isdigit())}}
+try:
+    socket.create_connection(("127.0.0.1", {listener.port}), timeout=2)
+    seen["network"] = True
+except OSError:
+    seen["network"] = False
+subprocess.Popen(["sleep", "30"], start_new_session=True)
+print(json.dumps(seen))
+"""
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "secret").write_text("the grader's")
+    command = sandbox.wrap([sys.executable, "-c", probe], sandbox.Limits(), tmp_path / "lib")
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=60,
+                                env=dict(os.environ, GRADER_SECRET_TOKEN="x"))
+    finally:
+        listener.close()
+    seen = json.loads(result.stdout)
+    assert seen["uid"] == (sandbox.sandbox_uid() if os.geteuid() == 0 else 65534)
+    assert "GRADER_SECRET_TOKEN" not in seen["env"] and set(seen["env"]) >= {"HOME", "PATH", "PYTHONPATH"}
+    assert not seen["checkout"] and not seen["secret"] and not seen["network"] and seen["lib"] == []
+    assert listener.received == []
+    python_roots = {Path(p).resolve().parts[1] for p in (sys.prefix, sys.base_prefix)}
+    assert set(seen["root"]) <= {"usr", "bin", "sbin", "lib", "lib32", "lib64", "etc", "proc", "dev", "tmp", "opt",
+                                 *python_roots}
+    assert len(seen["pids"]) <= 2    # the sandbox's init and the probe: nothing of the host
+    deadline = time.monotonic() + 5
+    while sandbox_processes() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sandbox_processes() == []  # the sleeper died with the sandbox
