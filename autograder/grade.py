@@ -142,7 +142,7 @@ class Worker:
         left = max(self.limits.cell_seconds, self.limits.notebook_seconds - (time.monotonic() - started))
         graded_path = self.course / "autograded" / student / sub.assignment / f"{sub.notebook}.ipynb"
         kernel_ran = outcome["success"] and graded_path.is_file() and not watchdog.fired
-        scores = {}
+        scores = None   # the kernel's scores, where it finished
         if not kernel_ran:
             flags.append(_failure(outcome, watchdog.fired))
         else:
@@ -158,7 +158,7 @@ class Worker:
             limits = dataclasses.replace(self.limits, notebook_seconds=left)
             checks, check_flags = integrity.check(submitted, cells, limits, self.tmp / "check", self.lib)
             flags += check_flags
-            results = [_combine(c, scores if kernel_ran else None, checks.get(c.grade_id)) for c in cells]
+            results = [_combine(c, scores, checks.get(c.grade_id)) for c in cells]
         flags = sorted(set(flags))
         for result in results:
             result.flags = sorted(set(flags) | set(result.flags))

@@ -10,8 +10,9 @@ whatever they start) runs inside ``bwrap``:
 - its own PID namespace (bwrap's init is PID 1: when the command ends, everything it started is
   killed, daemons included), network namespace (a loopback of its own, nothing else), IPC and
   UTS namespaces; a cleared environment;
-- a uid no account holds, one per grading worker (``SANDBOX_UID_BASE`` + the worker's pid), so
-  RLIMIT_NPROC counts only that worker's sandbox; no capabilities, no_new_privs;
+- run as root: a uid no account holds, one per grading worker (``SANDBOX_UID_BASE`` + the
+  worker's pid), so RLIMIT_NPROC counts only that worker's sandbox; no capabilities,
+  no_new_privs;
 - a private writable /tmp (home and working folder) of ``Limits.scratch_mb``, thrown away after;
 - rlimits: address space, CPU time, file size, process count, no core files.
 
@@ -141,21 +142,21 @@ def _system_mounts():
     return mounts
 
 
-def wrap(argv, limits, lib, binds=(), writable=(), env=None, uid=None):
+def wrap(argv, limits, lib, binds=(), writable=(), uid=None):
     """The bwrap command that runs ``argv`` in a sandbox.
 
     - lib: a folder holding the ``cnn_utils`` package the student process may import; mounted
       read-only at LIB, which is the student's PYTHONPATH
     - binds: (outside path, inside path) pairs mounted read-only
     - writable: folders mounted read-write at their own paths (the kernel's socket folder)
-    - env: extra environment variables inside; uid: the sandbox uid (default: this worker's)
+    - uid: the sandbox uid when run as root (default: this worker's)
     """
     uid = sandbox_uid() if uid is None else uid
     inside = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": HOME, "LANG": "C.UTF-8",
               "PYTHONPATH": LIB, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
               "MPLBACKEND": "Agg", "MPLCONFIGDIR": f"{HOME}/.matplotlib", "IPYTHONDIR": f"{HOME}/.ipython",
               "XDG_CACHE_HOME": f"{HOME}/.cache", "XDG_CONFIG_HOME": f"{HOME}/.config",
-              "JUPYTER_RUNTIME_DIR": f"{HOME}/.runtime", **ONE_THREAD, **(env or {})}
+              "JUPYTER_RUNTIME_DIR": f"{HOME}/.runtime", **ONE_THREAD}
     command = ["bwrap", "--die-with-parent", "--unshare-ipc", "--unshare-pid", "--unshare-net",
                "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox", "--clearenv"]
     for name, value in inside.items():
