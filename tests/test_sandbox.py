@@ -208,6 +208,16 @@ def test_checkout_venv_and_submissions_are_unchanged(attacked):
     assert not attacked["csv_changed"], "grades.csv changed after the grader exited"
 
 
+def test_the_gradebook_holds_exactly_the_grades_of_the_csv(attacked):
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{attacked['out'] / 'gradebook.db'}", course_id="cnn-backprop") as gb:
+        for row in attacked["rows"]:
+            grade = gb.find_grade(row["grade_id"], row["notebook"], row["assignment"], row["student"])
+            assert grade.auto_score == pytest.approx(float(row["score"])), row["student"]
+        assert len(gb.students) == len({r["student"] for r in attacked["rows"]})
+
+
 def test_no_process_is_left_and_nothing_reaches_the_network(attacked):
     assert attacked["leftovers"] == []
     assert attacked["received"] == []
