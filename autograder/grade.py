@@ -81,11 +81,11 @@ class Worker:
         self.db = f"sqlite:///{private / 'gradebook.db'}"
         self.marker = str(private)  # unique per worker: finds this worker's kernel processes
         self.lib = integrity.copy_library(private / "lib")
-        runtime = self.tmp / "rt"    # the kernel's connection file and sockets: a short path
-        runtime.mkdir(mode=0o700)
+        self.runtime = self.tmp / "rt"    # the kernel's connection file and sockets: a short path
+        self.runtime.mkdir(mode=0o700)
         settings = {"lib": integrity.copy_library(private / "kernel-lib", instructor=True),
-                    "runtime": str(runtime), "uid": sandbox.sandbox_uid()}
-        os.environ["JUPYTER_RUNTIME_DIR"] = str(runtime)
+                    "runtime": str(self.runtime), "uid": sandbox.sandbox_uid()}
+        os.environ["JUPYTER_RUNTIME_DIR"] = str(self.runtime)
         os.environ["JUPYTER_PATH"] = sandbox.install_kernelspec(private / "jupyter", self.marker, settings)
         os.environ.update(sandbox.student_env(limits))
         self.ids = (f"s{n:06d}" for n in itertools.count())
@@ -137,6 +137,7 @@ class Worker:
         started = time.monotonic()
         with sandbox.Watchdog(self.marker, self.limits.notebook_seconds) as watchdog:
             outcome = self.api.autograde(sub.assignment, student, force=True, create=True)
+        kernel.reset_runtime(self.runtime)
         # the re-check gets what is left of the notebook's time (at least one cell's): a slow
         # notebook holds a worker for about one notebook time limit, not two
         left = max(self.limits.cell_seconds, self.limits.notebook_seconds - (time.monotonic() - started))

@@ -7,10 +7,12 @@ grader at most that much memory.
 """
 
 import os
+import shutil
 import uuid
 
 import zmq
 from jupyter_client.manager import AsyncKernelManager
+from nbclient.util import run_sync
 from jupyter_core.paths import jupyter_runtime_dir
 from nbformat.v4 import new_output
 from nbgrader.converters.autograde import Autograde
@@ -64,13 +66,27 @@ class BoundedExecute(Execute):
     async def async_start_new_kernel_client(self):
         """Start the kernel; once it has made its sockets, and before any student code runs, take
         its runtime folder back from the sandbox uid: the kernel can then write nothing outside
-        its size-limited scratch (not even files to fill the grader's disk)."""
+        its size-limited scratch (not even files to fill the grader's disk). Run by an ordinary
+        user, the folder only loses its write permission (the kernel, same uid, could restore it)."""
         client = await super().async_start_new_kernel_client()
+        folder = os.path.dirname(self.km.connection_file)
         if os.geteuid() == 0:
-            folder = os.path.dirname(self.km.connection_file)
             os.chown(folder, 0, 0)
-            os.chmod(folder, 0o711)
+        os.chmod(folder, 0o511)
         return client
+
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)   # what nbconvert's preprocess calls
+
+
+def reset_runtime(folder):
+    """After a kernel: the runtime folder writable by the grader again, and empty (nothing a
+    kernel left there reaches the next student's)."""
+    os.chmod(folder, 0o700)
+    for entry in os.scandir(folder):
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            os.unlink(entry.path)
 
 
 def autograde_preprocessors():

@@ -284,6 +284,24 @@ for child in children:   # only so that the re-check can still report the number
     child.wait()
 '''
 
+RUNTIME_FOLDER = '''
+# the kernel's one writable folder outside its scratch, while it starts: its socket folder. If the
+# kernel can still write there when student code runs, it takes the reference (and the score in
+# the notebook differs from the re-check's: the flag "tampered" says the folder was open).
+if IN_KERNEL:
+    folder = os.path.dirname([a for a in sys.argv if a.endswith(".json")][0])
+    try:
+        os.chmod(folder, 0o700)
+    except OSError as exc:
+        note("could not chmod", exc)
+    try:
+        with open(os.path.join(folder, "fill"), "wb") as handle:
+            handle.write(b"\\0" * 2**20)
+        from cnn_utils.reference import conv_forward_naive
+    except OSError as exc:
+        note("could not write", exc)
+'''
+
 OUTPUT_FLOOD = '''
 if IN_KERNEL:
     for _ in range(1024):
@@ -305,6 +323,7 @@ ATTACKS = {
     "x_disk_fill": DISK_FILL,
     "x_fork_bomb": FORK_BOMB,
     "x_output_flood": OUTPUT_FLOOD,
+    "x_runtime_folder": RUNTIME_FOLDER,
 }
 
 

@@ -364,3 +364,11 @@ def test_grader_pod_allows_the_unprivileged_sandbox_and_nothing_more():
     assert container["allowPrivilegeEscalation"] is False and container["capabilities"] == {"drop": ["ALL"]}
     assert "privileged" not in container
     assert re.search(r"apt-get install[^\n]*\bbubblewrap\b", (DEPLOY / "Dockerfile.grader").read_text())
+
+
+def test_grader_scratch_is_a_size_limited_volume():
+    docs = list(yaml.safe_load_all((DEPLOY / "z2jh" / "grader.yaml").read_text()))
+    pod = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]
+    mounts = {m["mountPath"]: m["name"] for m in pod["containers"][0]["volumeMounts"]}
+    volume = next(v for v in pod["volumes"] if v["name"] == mounts["/tmp"])
+    assert volume["emptyDir"]["sizeLimit"]

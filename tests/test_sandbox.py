@@ -1,7 +1,9 @@
 """The hostile catalogue (tests/attacks.py) through the real pipeline, with honest classmates.
 
 One batch grades every attack beside three honest students (and the honest one again under
-names nbgrader cannot take as they are) with ``python -m autograder grade --jobs 2``. Every
+names nbgrader cannot take as they are) with ``python -m autograder grade --jobs 2``, twice:
+as root (a grading VM: bwrap with root's rights, a sandbox uid per worker) and as an ordinary
+user (a grading pod: bwrap through a user namespace, the hub's Python environment). Every
 attacker must score what an honest wrong answer scores (0), the classmates exactly what they
 score alone, and the checkout, the venv and the submissions must be unchanged byte for byte,
 no process left behind, nothing received on the grader's loopback, and no secret in any
@@ -17,6 +19,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -27,6 +30,9 @@ import attacks
 from conftest import require_sandbox
 from autograder import sandbox
 from autograder.course import ROOT
+
+sys.path.insert(0, str(ROOT / "deploy"))
+import local_hub  # noqa: E402  (deploy/ is not a package)
 
 pytestmark = [pytest.mark.autograder, pytest.mark.sandbox]
 
@@ -54,12 +60,13 @@ def fingerprint(folder, content=True):
     return found
 
 
-def sandbox_processes():
-    """Pids of processes running as a sandbox uid."""
+def sandbox_processes(uid=None):
+    """Pids of processes running as a sandbox uid (or as ``uid``)."""
     found = []
     for entry in Path("/proc").iterdir():
         try:
-            if entry.name.isdigit() and entry.stat().st_uid >= sandbox.SANDBOX_UID_BASE:
+            owner = entry.stat().st_uid if entry.name.isdigit() else None
+            if owner is not None and (owner == uid if uid is not None else owner >= sandbox.SANDBOX_UID_BASE):
                 found.append(int(entry.name))
         except OSError:
             continue
@@ -101,13 +108,23 @@ class Listener:
         self.udp.close()
 
 
-def grade(submitted, out, env):
-    """Run the grading command with its memory use measured; (completed process, max RSS in MB)."""
+GRADER_USER = "cnn-grader"
+
+
+def grade(submitted, out, env, as_user=None):
+    """Run the grading command (as root, or as Unix user ``as_user`` with the hub's Python) with
+    its memory use measured; (completed process, max RSS in MB)."""
     measured = ("import resource, runpy, sys; sys.argv = ['autograder', *sys.argv[1:]]\n"
                 "try:\n    runpy.run_module('autograder', run_name='__main__')\nfinally:\n"
                 "    rss = max(resource.getrusage(w).ru_maxrss for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))\n"
                 "    print(f'MAXRSS {rss // 1024}')")
-    result = subprocess.run([sys.executable, "-c", measured, "grade", "all", "--submitted", str(submitted),
+    python, prefix = sys.executable, []
+    if as_user:
+        python = str(local_hub.user_bin() / "python")
+        prefix = ["runuser", "-u", as_user, "--", "env", *[f"{k}={v}" for k, v in env.items()
+                                                        if k in ("HOME", "GRADER_SECRET_TOKEN", "CI")],
+                  f"PATH={local_hub.user_bin()}:/usr/bin:/bin"]
+    result = subprocess.run([*prefix, python, "-c", measured, "grade", "all", "--submitted", str(submitted),
                              "--out", str(out), "--jobs", "2", "--quiet", *LIMITS],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=1500)
     assert result.returncode == 0, f"grading failed:\n{result.stdout}\n{result.stderr}"
@@ -124,10 +141,27 @@ def copy_honest(student, submitted, name=None):
     shutil.copytree(SAMPLES / student / "a1_conv_forward", submitted / (name or student) / "a1_conv_forward")
 
 
-@pytest.fixture(scope="session")
-def attacked(tmp_path_factory):
+def _grader_user():
+    """The ordinary user who grades in the second run, and the hub's Python environment it uses;
+    skipped (failed under CI=true) where they cannot be had."""
+    reason = None
+    if os.geteuid() != 0:
+        reason = "creating the grading user needs root"
+    elif not (local_hub.user_bin() / "nbgrader").exists():
+        reason = "the hub's Python environment is missing (make hub-setup)"
+    if reason:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{reason} (CI=true: every prerequisite must be installed)")
+        pytest.skip(reason)
+    return local_hub.ensure_user(GRADER_USER)
+
+
+@pytest.fixture(scope="session", params=["root", "user"])
+def attacked(request):
     require_sandbox()
-    base = tmp_path_factory.mktemp("attacked")
+    account = _grader_user() if request.param == "user" else None
+    base = Path(tempfile.mkdtemp(prefix="attacked-", dir="/tmp"))
+    base.chmod(0o755)
     submitted, out, home = base / "submitted", base / "out", base / "home"
     canary = "canary-" + secrets.token_hex(8)
     (home / ".ssh").mkdir(parents=True)
@@ -149,19 +183,26 @@ def attacked(tmp_path_factory):
     for student in HONEST:
         copy_honest(student, alone)
     env = dict(os.environ, HOME=str(home), GRADER_SECRET_TOKEN=canary)
-    before = {"checkout": fingerprint(ROOT), "venv": fingerprint(ROOT / ".venv", content=False),
-              "submitted": fingerprint(submitted)}
+    venv = Path(sys.prefix) if account is None else local_hub.user_bin().parent
+    if account:
+        subprocess.run(["chown", "-R", f"{account.pw_uid}:{account.pw_gid}", str(base)], check=True)
+
+    def state():
+        return {"checkout": fingerprint(ROOT), "venv": fingerprint(venv, content=False),
+                "submitted": fingerprint(submitted)}
+
+    before = state()
     try:
-        result, rss = grade(submitted, out, env)
+        result, rss = grade(submitted, out, env, account and account.pw_name)
         csv_right_after = (out / "grades.csv").read_bytes()
         time.sleep(3)   # time for a daemon, had one survived, to rewrite grades.csv
-        after = {"checkout": fingerprint(ROOT), "venv": fingerprint(ROOT / ".venv", content=False),
-                 "submitted": fingerprint(submitted)}
-        leftovers = sandbox_processes()
-        grade(alone, base / "alone-out", env)
+        after = state()
+        leftovers = sandbox_processes(account and account.pw_uid)
+        grade(alone, base / "alone-out", env, account and account.pw_name)
     finally:
         listener.close()
-    return {"rows": rows_of(out), "alone": rows_of(base / "alone-out"), "out": out, "rss": rss,
+    request.addfinalizer(lambda: shutil.rmtree(base, ignore_errors=True))
+    return {"mode": request.param, "rows": rows_of(out), "alone": rows_of(base / "alone-out"), "out": out, "rss": rss,
             "before": before, "after": after, "csv_changed": csv_right_after != (out / "grades.csv").read_bytes(),
             "leftovers": leftovers, "received": listener.received, "canary": canary, "stderr": result.stderr}
 
@@ -185,6 +226,15 @@ def test_the_reference_network_taken_in_the_kernel_scores_0_and_is_flagged(attac
 def test_no_submission_breaks_the_grader(attacked):
     assert "could not be graded" not in attacked["stderr"]
     assert not [r for r in attacked["rows"] if "grader-error" in r["flags"]]
+
+
+def test_the_kernel_cannot_write_to_its_socket_folder_once_student_code_runs(attacked):
+    points, flags = score(attacked["rows"], "x_runtime_folder")
+    assert points == 0.0
+    if attacked["mode"] == "root":
+        assert flags == ["forbidden-import"]   # no "tampered": the kernel found the folder closed
+    # as an ordinary user the kernel has the grader's uid and may open its socket folder again
+    # (deploy/README.md, "Grading in a pod"): the re-check still gives it 0
 
 
 def test_malformed_and_linked_notebooks_cost_only_their_author(attacked):
@@ -248,7 +298,10 @@ def test_writes_and_processes_stop_at_the_sandbox_limits(attacked):
     written = int(pages["x_disk_fill"].split("wrote ")[1].split(" MB")[0])
     started = int(pages["x_fork_bomb"].split("started ")[1].split(" processes")[0])
     assert written <= sandbox.Limits().scratch_mb
-    assert 0 < started < sandbox.Limits().processes
+    # as root the sandbox uid has RLIMIT_NPROC to itself; an ordinary user's limit counts all its
+    # processes, so the sandbox gets what the user ran at its start plus Limits.processes
+    most = sandbox.Limits().processes * (1 if attacked["mode"] == "root" else 2)
+    assert 0 < started < most, f"the fork bomb started {started} processes (it tries 2000)"
 
 
 def test_inside_the_sandbox_there_is_no_course_no_home_no_network_and_no_secret(tmp_path):
