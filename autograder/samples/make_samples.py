@@ -239,6 +239,9 @@ SAMPLES = {
     "h_infinite_loop": {A1: (a1(INFINITE_LOOP), None, cells(0, ["timeout"]))},
     "h_memory_bomb": {A1: (a1(MEMORY_BOMB), None, cells(0, ["memory"]))},
     "h_sys_exit": {A1: (a1(SYS_EXIT), None, cells(0))},
+    # the kernel dies in the last graded function: that cell scores 0, the others what they are worth
+    "h_os_exit_one_cell": {A3: (fill(lesson(A3), dict(POOL_RIGHT, avg_pool_backward_naive=OS_EXIT)), None,
+                                {g: [p, ["kernel-died"]] for g, p in zip(POOL_IDS, (4, 8, 4, 0))})},
     "h_os_exit": {A1: (a1(OS_EXIT), None, cells(0, ["kernel-died"]))},
     "h_deleted_test_cell": {A1: (without(a1(CONV_RIGHT), "test_conv_forward_naive"), None,
                                  cells(6, ["cell-deleted"]))},
