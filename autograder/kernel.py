@@ -3,7 +3,8 @@
 The kernel runs student code, so everything it sends is hostile: a message larger than
 MESSAGE_BYTES closes the connection (ZeroMQ drops it before it is read into memory), and a
 notebook's outputs beyond OUTPUT_CHARS are dropped as they arrive, so a flood of prints costs the
-grader at most that much memory.
+grader at most that much memory. The kernel's socket folder is closed to it before student code
+runs, and emptied after it.
 """
 
 import os
@@ -12,8 +13,8 @@ import uuid
 
 import zmq
 from jupyter_client.manager import AsyncKernelManager
-from nbclient.util import run_sync
 from jupyter_core.paths import jupyter_runtime_dir
+from nbclient.util import run_sync
 from nbformat.v4 import new_output
 from nbgrader.converters.autograde import Autograde
 from nbgrader.preprocessors import Execute
