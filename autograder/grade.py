@@ -80,7 +80,7 @@ class Worker:
         shutil.copy(Path(template) / "gradebook.db", private / "gradebook.db")
         self.db = f"sqlite:///{private / 'gradebook.db'}"
         self.marker = str(private)  # unique per worker: finds this worker's kernel processes
-        self.lib = integrity.copy_library(private / "lib")
+        self.private = private
         self.runtime = self.tmp / "rt"    # the kernel's connection file and sockets: a short path
         self.runtime.mkdir(mode=0o700)
         settings = {"lib": integrity.copy_library(private / "kernel-lib", instructor=True),
@@ -157,7 +157,9 @@ class Worker:
             results = [CellResult(c.grade_id, 0.0, c.points, [], OUT_OF_TIME) for c in cells]
         else:
             limits = dataclasses.replace(self.limits, notebook_seconds=left)
-            checks, check_flags = integrity.check(submitted, cells, limits, self.tmp / "check", self.lib)
+            lib = integrity.library_for(self.private, sub.assignment)
+            checks, check_flags = integrity.check(submitted, sub.assignment, cells, limits,
+                                                  self.tmp / "check", lib)
             flags += check_flags
             results = [_combine(c, scores, checks.get(c.grade_id)) for c in cells]
         flags = sorted(set(flags))

@@ -62,14 +62,30 @@ class Replayed(Exception):
     """An exception the student's function raised in the student process."""
 
 
-def copy_library(folder, instructor=False):
+def copy_library(folder, instructor=False, prior=()):
     """A copy of cnn_utils in ``folder``, without reference/ and grading/ unless ``instructor``
-    (the kernel runs the hidden tests, which need both); returns ``folder``."""
+    (the kernel runs the hidden tests, which need both); returns ``folder``. ``prior``: the
+    modules of cnn_utils.reference (dotted names) that earlier assignments' functions come from,
+    copied alone into an otherwise empty reference/ (see ``table.PRIOR``)."""
     target = Path(folder) / "cnn_utils"
     if not target.exists():
         left_out = ("__pycache__",) if instructor else ("reference", "grading", "__pycache__")
         shutil.copytree(ROOT / "cnn_utils", target, ignore=shutil.ignore_patterns(*left_out))
+        if prior and not instructor:
+            (target / "reference").mkdir()
+            (target / "reference" / "__init__.py").write_text(
+                '"""Earlier assignments\' reference functions, for the re-check."""\n')
+            for module in sorted(prior):
+                shutil.copy(ROOT / (module.replace(".", "/") + ".py"), target / "reference")
     return str(folder)
+
+
+def library_for(folder, assignment):
+    """The re-check's copy of cnn_utils for ``assignment`` under ``folder`` (made once)."""
+    from cnn_utils.grading import table
+
+    return copy_library(Path(folder) / f"lib-{assignment}",
+                        prior=set(table.prior_modules(assignment).values()))
 
 
 def student_sys_path(lib):
@@ -142,8 +158,11 @@ def rescore(cell, result, arrays, timed_out=False):
     return Check(float(score), feedback)
 
 
-def check(submitted, cells, limits, workdir, lib):
-    """{grade_id: Check} for the re-checkable cells of a (repaired) submitted notebook, and flags."""
+def check(submitted, assignment, cells, limits, workdir, lib):
+    """{grade_id: Check} for the re-checkable cells of a (repaired) submitted notebook of
+    ``assignment``, and flags. ``lib``: the copy of cnn_utils from ``library_for``."""
+    from cnn_utils.grading import table
+
     flags = []
     student_code = cells_to_run(submitted)
     if any(REFERENCE_IMPORT.search(source) for source in student_code):
@@ -157,7 +176,9 @@ def check(submitted, cells, limits, workdir, lib):
     inside_lib = sandbox.LIB if limits.sandbox else lib
     (job / "job.json").write_text(json.dumps({
         "sys_path": student_sys_path(inside_lib), "cells": student_code, "seconds": limits.cell_seconds,
-        "functions": [{"grade_id": c.grade_id, "function": c.function, "wrap": _wrap_name(c.name)}
+        "prior": table.prior_modules(assignment),
+        "functions": [{"grade_id": c.grade_id, "function": c.function, "name": c.name,
+                       "wrap": _wrap_name(c.name), "forbidden": list(table.lookup(c.name).forbidden)}
                       for c in todo]}))
     with open(job / "args.pkl", "wb") as handle:
         pickle.dump({c.grade_id: _cases(c.name) for c in todo}, handle)
@@ -240,8 +261,8 @@ def _valid(result, arrays):
     def value(item, depth=0):
         if not isinstance(item, dict) or len(item) > 2:
             return False
-        if "seq" in item:
-            return depth == 0 and isinstance(item["seq"], list) and all(value(v, 1) for v in item["seq"])
+        if "seq" in item:   # (out, cache) and the cache's items: two levels, as student_run encodes
+            return depth < 2 and isinstance(item["seq"], list) and all(value(v, depth + 1) for v in item["seq"])
         if "array" in item:
             return item["array"] in arrays and arrays[item["array"]].dtype.kind in "biuf"
         return item.get("none") is True or isinstance(item.get("opaque"), str)

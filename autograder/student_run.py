@@ -1,8 +1,8 @@
 """The student's side of the integrity check: run the student's code, call the graded functions.
 
 Run as a script by ``integrity`` in a fresh interpreter (``python -I -S``), inside the sandbox,
-where the only course files are a copy of cnn_utils without ``reference`` and ``grading`` (and an
-import hook refuses them and records the attempt). It executes the given cells once, then calls
+where the only course files are a copy of cnn_utils without ``grading`` and with no reference
+but earlier assignments' (an import hook refuses both and records the attempt). It executes the given cells once, then calls
 each graded function in a forked child of its own (one cell-time limit each), so a function that
 crashes or hangs costs only its own cell. Each child leaves one frame in the scratch folder, which
 this process copies to the result descriptor: an 8-byte big-endian length, then an .npz holding
@@ -47,12 +47,13 @@ def _alarm(signum, frame):
     raise Timer()
 
 
-def encode(value, arrays):
-    """A JSON description of a returned value; numeric arrays go to ``arrays``."""
+def encode(value, arrays, depth=0):
+    """A JSON description of a returned value; numeric arrays go to ``arrays``. Sequences are
+    followed two levels deep: (out, cache) and the arrays in the cache."""
     if value is None:
         return {"none": True}
-    if isinstance(value, (tuple, list)):
-        return {"seq": [encode_leaf(item, arrays) for item in value], "list": isinstance(value, list)}
+    if isinstance(value, (tuple, list)) and depth < 2:
+        return {"seq": [encode(item, arrays, depth + 1) for item in value], "list": isinstance(value, list)}
     return encode_leaf(value, arrays)
 
 
@@ -110,13 +111,17 @@ def run_cells(cells, namespace, seconds):
             signal.setitimer(signal.ITIMER_REAL, 0)
 
 
-def frame(item, namespace, args_list, seconds):
-    """The frame of one graded function: its calls, what it returned and printed."""
+def frame(item, namespace, prior, args_list, seconds):
+    """The frame of one graded function: its calls, what it returned and printed. While it runs,
+    ``prior`` ({name: reference function} of earlier assignments) and the stand-ins of the loop
+    versions it may not call are bound in the notebook's namespace (``cnn_utils.isolation``)."""
     import numpy as np
-    from cnn_utils import drivers
+    from cnn_utils import drivers, isolation
 
     function = namespace.get(item["function"])
     printed = io.StringIO()
+    namespace.update(prior)   # this child grades one function: the bindings need no undoing
+    namespace.update({loop: isolation.forbidden(loop, item["name"]) for loop in item["forbidden"]})
     if callable(function):
         if item.get("wrap"):
             function = getattr(drivers, item["wrap"])(function)
@@ -133,7 +138,7 @@ def frame(item, namespace, args_list, seconds):
     return len(data).to_bytes(8, "big") + data
 
 
-def call_in_child(item, namespace, args_list, seconds, result_fd, folder):
+def call_in_child(item, namespace, prior, args_list, seconds, result_fd, folder):
     """Fork; the child calls the function and leaves its frame in a file in ``folder``; this
     process waits (at most the cell time and a margin), then copies a complete frame to
     ``result_fd``."""
@@ -142,7 +147,7 @@ def call_in_child(item, namespace, args_list, seconds, result_fd, folder):
     if pid == 0:
         try:
             os.close(result_fd)
-            data = frame(item, namespace, args_list, seconds)
+            data = frame(item, namespace, prior, args_list, seconds)
             with open(path + ".part", "wb") as handle:
                 handle.write(data)
             os.rename(path + ".part", path)
@@ -166,6 +171,10 @@ def main(job_dir, result_fd):
     with open(os.path.join(job_dir, "job.json")) as handle:
         job = json.load(handle)
     sys.path[:] = job["sys_path"]
+    # earlier assignments' reference functions (the only reference code this copy holds), taken
+    # before the import hook goes in
+    prior = {name: getattr(importlib.import_module(module), name) for name, module in job["prior"].items()}
+    importlib.import_module("cnn_utils.isolation")
     sys.meta_path.insert(0, Refuse())
     import numpy as np  # noqa: F401 - before student code: unpickling the arguments needs it
 
@@ -177,7 +186,7 @@ def main(job_dir, result_fd):
     run_cells(job["cells"], namespace, job["seconds"])
     folder = tempfile.mkdtemp(prefix="frames-")
     for item in job["functions"]:
-        call_in_child(item, namespace, arguments[item["grade_id"]], job["seconds"], result_fd, folder)
+        call_in_child(item, namespace, prior, arguments[item["grade_id"]], job["seconds"], result_fd, folder)
     shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -24,6 +24,7 @@ from conftest import require
 from autograder import discover, integrity, report, sandbox, structure
 from autograder.course import ROOT, graded_cells, nbgrader_meta
 from autograder.grade import CellResult, NotebookResult
+from cnn_utils.grading import table
 
 pytestmark = pytest.mark.autograder
 
@@ -268,7 +269,9 @@ def test_student_process_cannot_import_the_reference(tmp_path):
     code = ("import importlib\ntry:\n    importlib.import_module('cnn_utils.reference')\n    ok = 1\n"
             "except ImportError:\n    ok = 0\ndef f():\n    print('student says hi')\n    return float(ok)")
     (job / "job.json").write_text(json.dumps({"sys_path": integrity.student_sys_path(sandbox.LIB), "cells": [code],
-                                              "seconds": 10, "functions": [{"grade_id": "g", "function": "f"}]}))
+                                              "seconds": 10, "prior": {},
+                                              "functions": [{"grade_id": "g", "function": "f", "name": "f",
+                                                             "forbidden": []}]}))
     (job / "args.pkl").write_bytes(__import__("pickle").dumps({"g": [()]}))
     data, timed_out = integrity._run(job, lib, sandbox.Limits())
     result, arrays = integrity.parse(data, {"g"})["g"]
@@ -277,6 +280,37 @@ def test_student_process_cannot_import_the_reference(tmp_path):
     assert result["printed"] == "student says hi\n"
     assert not (Path(lib) / "cnn_utils" / "reference").exists()
     assert os.listdir(Path(lib) / "cnn_utils")
+
+
+def test_recheck_of_a_later_assignment_holds_only_earlier_reference_modules(tmp_path):
+    """a2's student process calls the reference conv_forward_naive (a1) through the notebook's name,
+    sees none of a2's own reference, and conv_backward_naive is switched off in conv_backward_flipped."""
+    lib = integrity.library_for(tmp_path, "a2_conv_backward")
+    assert sorted(p.name for p in (Path(lib) / "cnn_utils" / "reference").iterdir()) == \
+        ["__init__.py", "conv_forward.py"]
+    job = tmp_path / "job"
+    job.mkdir()
+    code = ("import importlib\ndef conv_forward_naive(x, w, b, p):\n    raise ValueError('a1 bug')\n"
+            "def conv_backward_naive(dout, cache):\n    return 0\n"
+            "def conv_backward_flipped(dout, cache):\n    return conv_backward_naive(dout, cache)\n"
+            "def probe():\n    out = conv_forward_naive(*[__import__('numpy').ones(s) for s in "
+            "((1, 1, 2, 2), (1, 1, 2, 2), (1,))], {'stride': 1, 'pad': 0})[0]\n"
+            "    try:\n        importlib.import_module('cnn_utils.reference.conv_naive')\n"
+            "        return out, 1.0\n    except ImportError:\n        return out, 0.0\n")
+    functions = [{"grade_id": "p", "function": "probe", "name": "probe", "forbidden": []},
+                 {"grade_id": "f", "function": "conv_backward_flipped", "name": "conv_backward_flipped",
+                  "forbidden": ["conv_backward_naive"]}]
+    (job / "job.json").write_text(json.dumps({
+        "sys_path": integrity.student_sys_path(sandbox.LIB), "cells": [code], "seconds": 10,
+        "prior": table.prior_modules("a2_conv_backward"), "functions": functions}))
+    (job / "args.pkl").write_bytes(__import__("pickle").dumps({"p": [()], "f": [(None, None)]}))
+    data, _ = integrity._run(job, lib, sandbox.Limits())
+    results = integrity.parse(data, {"p", "f"})
+    probe, arrays = results["p"]
+    out, imported = (arrays[item["array"]] for item in probe["records"][0]["value"]["seq"])
+    assert out.tolist() == [[[[5.0]]]] and float(imported) == 0.0   # the reference forward; no a2 answers
+    flipped = results["f"][0]["records"][0]
+    assert flipped["kind"] == "raised" and flipped["type"] == "MethodNotAllowed"
 
 
 def test_parse_drops_malformed_duplicated_and_unexpected_frames():

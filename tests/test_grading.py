@@ -54,6 +54,7 @@ CORRECT = {
     "conv_relu_pool_backward": [network.sandwich(way)[1] for way in network.WAYS],
     "ThreeLayerConvNet": [network.convnet(way) for way in network.WAYS],
 }
+BUGGY_BY_MISTAKE = {mistake: impl for mistake, _, impl in BUGGY}
 CORRECT_CASES = [pytest.param(name, impl, id=f"{name}-{index}")
                  for name, impls in CORRECT.items() for index, impl in enumerate(impls)]
 
@@ -111,7 +112,8 @@ def test_hints_are_single_sentences_without_code():
         hint = mistake.hint.format(sum_axes="(0, 2, 3)")
         assert hint.endswith(".") and ". " not in hint, mistake.name
         assert not any(token in hint for token in ("def ", "return ", "range(", "[:", "\n")), mistake.name
-        assert mistake.models, f"{mistake.name} has no model"
+        # the dtype is checked by the comparison itself, every other mistake by its models
+        assert bool(mistake.models) != (mistake.name == "dtype_not_kept"), f"{mistake.name}: models?"
 
 
 @pytest.mark.parametrize("mistake, name, impl", [pytest.param(*entry, id=f"{entry[0]}-{entry[1]}")
@@ -276,3 +278,110 @@ def test_feedback_shows_shapes_not_code(capfd):
     assert "x (" in out and "stride" in out
     for leak in ("def ", "import ", "cnn_utils", "reference", "Traceback", "grade("):
         assert leak not in out
+
+
+# ------------------------------------------------------------------ one function at a time
+
+def notebook(source):
+    """The namespace of a notebook whose cells are ``source``: its functions look names up there."""
+    namespace = {"np": np, "conv": conv, "cols": cols, "buggy": BUGGY_BY_MISTAKE}
+    exec(source, namespace)
+    return namespace
+
+
+A1_BUG = ("def conv_forward_naive(x, w, b, conv_param):\n"
+          "    return buggy['bias_missing'](x, w, b, conv_param)\n")
+
+
+def test_an_earlier_bug_is_charged_once_where_it_is(capfd):
+    """An a1 bug pasted into a2 costs points in a1 only: a2's functions call the reference forward."""
+    a1 = notebook(A1_BUG)
+    assert graded(capfd, "conv_forward_naive", a1["conv_forward_naive"])[0] < 10
+    a2 = notebook(A1_BUG + (
+        "def conv_backward_flipped(dout, cache):\n"
+        "    x, w, b, conv_param = cache\n"
+        "    conv_forward_naive(x, w, b, conv_param)   # the method: convolutions\n"
+        "    return conv.conv_backward_full(dout, cache)\n"
+        "def conv_forward(A_prev, W, b, hparameters):\n"
+        "    out, _ = conv_forward_naive(A_prev.transpose(0, 3, 1, 2), W.transpose(3, 2, 0, 1),\n"
+        "                                b.reshape(-1), hparameters)\n"
+        "    return out.transpose(0, 2, 3, 1), (A_prev, W, b, hparameters)\n"))
+    assert graded(capfd, "conv_backward_flipped", a2["conv_backward_flipped"])[0] == 10
+    assert graded(capfd, "nhwc.conv_forward", a2["conv_forward"])[0] == 10
+    assert "buggy" in a2["conv_forward_naive"].__code__.co_names   # put back afterwards: the student's
+
+
+def test_an_a4_bug_pasted_into_a5_costs_nothing_there(capfd):
+    a5 = notebook(
+        "def conv_forward_im2col(x, w, b, conv_param):\n"
+        "    out, cache = cols.conv_forward_im2col_fancy(x, w, b, conv_param)\n"
+        "    return out * 2, cache\n"
+        "def max_pool_forward_im2col(x, pool_param):\n"
+        "    raise NotImplementedError\n"
+        "def conv_relu_pool_forward(x, w, b, conv_param, pool_param):\n"
+        "    a, conv_cache = conv_forward_im2col(x, w, b, conv_param)\n"
+        "    r = np.maximum(a, 0)\n"
+        "    out, pool_cache = max_pool_forward_im2col(r, pool_param)\n"
+        "    return out, (conv_cache, r, pool_cache)\n")
+    assert graded(capfd, "conv_forward_im2col", a5["conv_forward_im2col"])[0] < 10
+    assert graded(capfd, "conv_relu_pool_forward", a5["conv_relu_pool_forward"])[0] == 10
+
+
+def test_flipped_backward_that_calls_the_loop_version_scores_zero(capfd):
+    """The review's loophole: returning conv_backward_naive(...) scored 8/8."""
+    a2 = notebook("def conv_backward_naive(dout, cache):\n    return conv.conv_backward_loops(dout, cache)\n"
+                  "def conv_backward_flipped(dout, cache):\n    return conv_backward_naive(dout, cache)\n")
+    score, out = graded(capfd, "conv_backward_flipped", a2["conv_backward_flipped"], points=8)
+    assert score == 0
+    assert "MethodNotAllowed: conv_backward_naive is switched off while conv_backward_flipped is graded" in out
+    assert graded(capfd, "conv_backward_naive", a2["conv_backward_naive"])[0] == 10   # itself: fine
+
+
+@pytest.mark.parametrize("name, loop, call", [
+    ("conv_forward_im2col", "conv_forward_naive", "conv_forward_naive(x, w, b, conv_param)"),
+    ("conv_backward_im2col", "conv_backward_naive", "conv_backward_naive(dout, cache[:4])"),
+    ("max_pool_backward_im2col", "max_pool_backward_naive", "max_pool_backward_naive(dout, cache[:2])"),
+])
+def test_im2col_functions_may_not_call_the_loop_versions(capfd, name, loop, call):
+    args = "dout, cache" if "backward" in name else "x, w, b, conv_param"
+    a4 = notebook(f"def {loop}(*args):\n    raise AssertionError('never called while {name} is graded')\n"
+                  f"def student({args}):\n    result = {call}\n    return result\n")
+    score, out = graded(capfd, name, a4["student"])
+    assert score == 0 and f"{loop} is switched off while {name} is graded" in out
+
+
+def test_conv_forward_im2col_checks_the_documented_x_cols(capfd):
+    """out right, x_cols missing or in another order: the cache the backward relies on is graded."""
+    def no_cols(x, w, b, conv_param):
+        out, cache = cols.conv_forward_im2col_fancy(x, w, b, conv_param)
+        return out, cache[:4]
+
+    def cols_transposed(x, w, b, conv_param):
+        out, cache = cols.conv_forward_im2col_fancy(x, w, b, conv_param)
+        return out, cache[:4] + (cache[4].T,)
+
+    for student in (no_cols, cols_transposed):
+        score, out = graded(capfd, "conv_forward_im2col", student)
+        assert score == 5.0, out
+        assert "out: correct in all 20 cases" in out and "x_cols" in out
+
+
+def test_float64_for_float32_inputs_costs_the_float32_cases(capfd):
+    """One rule with the lesson's visible test: conv_forward_naive keeps the dtype (partial credit)."""
+    score, out = graded(capfd, "conv_forward_naive", BUGGY_BY_MISTAKE["dtype_not_kept"])
+    assert score == 7.5 and "has dtype float64 for float32 inputs (the values are right)" in out
+    assert graded(capfd, "conv_backward_naive", conv.conv_backward_loops)[0] == 10   # backward: any float
+
+
+def test_every_graded_function_belongs_to_one_assignment_in_course_order():
+    from cnn_utils.grading import table
+    listed = [name for names in table.ASSIGNMENTS.values() for name in names]
+    assert sorted(listed) == sorted(GRADED) and len(set(listed)) == len(listed)
+    order = list(table.ASSIGNMENTS)
+    assert order == sorted(order)
+    for assignment, names in table.PRIOR.items():
+        for name in names:   # a prior function comes from an earlier assignment, or is provided there
+            home = next((a for a, graded in table.ASSIGNMENTS.items() if name in graded), "a4_im2col")
+            assert order.index(home) < order.index(assignment), (assignment, name)
+        modules = table.prior_modules(assignment)
+        assert all(module.startswith("cnn_utils.reference.") for module in modules.values())

@@ -225,8 +225,9 @@ def make_cases(spec, seed, count):
         args = spec.student_args(inputs)
         returned = spec.reference(*args)
         returned = returned if len(spec.returns) > 1 else (returned,)
-        expected = {name: np.asarray(value) for name, value in zip(spec.returns, returned)
-                    if name in spec.compared}
+        values = dict(zip(spec.returns, returned))
+        values.update({name: values["cache"][index] for name, index in spec.cache_outputs.items()})
+        expected = {name: np.asarray(values[name]) for name in spec.compared}
         dtype = np.dtype(next(iter(expected.values())).dtype)
         cases.append(Case(k + 1, inputs, args, expected, spec.label(inputs), dtype))
     return cases

@@ -83,13 +83,27 @@ _mistake("pool_dims_swapped",
          "pool_width columns (axis 3).")
 _mistake("col2im_overwrites",
          "col2im overwrites instead of accumulating: an input entry that several windows "
-         "share must receive the sum of all their column entries (use += or np.add.at).")
+         "share must receive the sum of all their column entries, so use += on slices or "
+         "np.add.at with index arrays (a fancy-index += keeps only one of repeated indices).")
 _mistake("im2col_column_order",
          "The im2col columns are in the wrong order: column (i*W_out + j)*N + n holds the "
          "window of sample n at output position (i, j), output position major, sample minor.")
 _mistake("im2col_row_order",
          "The im2col rows are in the wrong order: they run over channel first, then kernel "
          "row, then kernel column.")
+_mistake("first_sample_only",
+         "Every sample gets the result of sample 0: inside the loop over the batch, read "
+         "sample n of the input (x[n]), not sample 0.")
+_mistake("max_grad_split_among_ties",
+         "The gradient is split equally among tied maxima: that is a valid subgradient (cs231n's "
+         "reshape pooling does it), but this course sends each window's whole gradient to its "
+         "first maximum in row-major order, as np.argmax and PyTorch do.")
+_mistake("dtype_not_kept",   # no model: the comparison finds it (table.Graded.keeps_dtype)
+         "The values are right but the result is float64 for float32 inputs: allocate the result "
+         "with the inputs' dtype (dtype=x.dtype), as the lesson's float32 test asks.")
+_mistake("pool_width_ignored",
+         "pool_width is ignored: a window is pool_height rows by pool_width columns, and the "
+         "output has (W - pool_width) // stride + 1 columns.")
 _mistake("output_padding_ignored",
          "output_padding is ignored: it adds that many extra rows at the bottom and columns "
          "on the right of the transposed convolution's output.")
@@ -382,8 +396,10 @@ def _share(window, pick):
     if pick == "sum":
         return np.ones(window.shape)
     flat = window.reshape(window.shape[:2] + (-1,))
-    if pick == "all":
+    if pick in ("all", "split"):
         mask = flat == flat.max(axis=-1, keepdims=True)
+        if pick == "split":
+            mask = mask / mask.sum(axis=-1, keepdims=True)
     else:
         size = flat.shape[-1]
         index = np.argmax(flat, axis=-1) if pick == "first" else size - 1 - np.argmax(
@@ -395,7 +411,7 @@ def _share(window, pick):
 def _pool_backward(x, dout, ph, pw, stride, pick, assign=None):
     """Pooling backward by loops over windows.
 
-    pick: 'first', 'last' or 'all' maxima, 'mean' or 'sum'.
+    pick: 'first', 'last' or 'all' maxima, an equal 'split' among tied maxima, 'mean' or 'sum'.
     assign: None (+=), 'window' (the whole window is assigned) or 'entry' (only the picked entries).
     """
     dx = np.zeros(x.shape)
@@ -424,6 +440,7 @@ def _pool_model(pick, **options):
 
 _model("max_grad_to_all_ties", "max_pool_backward")(_pool_model("all"))
 _model("max_grad_to_last_tie", "max_pool_backward")(_pool_model("last"))
+_model("max_grad_split_among_ties", "max_pool_backward")(_pool_model("split"))
 _model("avg_not_divided_by_window", "avg_pool_backward")(_pool_model("sum"))
 
 
@@ -492,6 +509,21 @@ def _pool_forward_swapped(inp):
     if ph == pw:
         return {}
     return {"out": [_pool_forward(_pool_forward_family(inp["family"]), inp["x"], pw, ph, stride)]}
+
+
+@_model("pool_width_ignored", "max_pool_forward", "avg_pool_forward")
+def _pool_forward_width_ignored(inp):
+    ph, pw, stride = _pool_sizes(inp)
+    if ph == pw:
+        return {}
+    return {"out": [_pool_forward(_pool_forward_family(inp["family"]), inp["x"], ph, ph, stride)]}
+
+
+@_model("pool_width_ignored", "max_pool_backward", "avg_pool_backward")
+def _pool_backward_width_ignored(inp):
+    ph, pw, stride = _pool_sizes(inp)
+    pick = "first" if inp["family"] == "max_pool_backward" else "mean"
+    return {} if ph == pw else {"dx": [_pool_backward(inp["x"], inp["dout"], ph, ph, stride, pick)]}
 
 
 @_model("avg_not_divided_by_window", "avg_pool_forward")
@@ -624,6 +656,29 @@ def _transpose_backward_stride_ignored(inp):
             taps = dout_pad[:, :, k * d:k * d + height, l * d:l * d + width]
             dw[:, :, k, l] = np.einsum("nchw,nfhw->cf", x, taps)
     return {"dx": [dx], "dw": [dw]}
+
+
+# ---------------------------------------------------------------- across families
+
+def _first_sample(x):
+    """The batch with every sample replaced by sample 0; None for a batch of one."""
+    return np.repeat(x[:1], len(x), axis=0) if len(x) > 1 else None
+
+
+_FORWARD_OF = {
+    "conv_forward": lambda inp, x: _forward(x, inp["w"], inp["b"], *_unpack(inp)),
+    "max_pool_forward": lambda inp, x: _pool_forward(ref.max_pool_forward_naive, x, *_pool_sizes(inp)),
+    "avg_pool_forward": lambda inp, x: _pool_forward(ref.avg_pool_forward_naive, x, *_pool_sizes(inp)),
+    "conv_transpose_forward": lambda inp, x: _transpose_forward(dict(inp, x=x)),
+    "conv_relu_pool_forward": lambda inp, x: ref.conv_relu_pool_forward(
+        x, inp["w"], inp["b"], inp["conv_param"], inp["pool_param"])[0],
+}
+
+
+@_model("first_sample_only", *_FORWARD_OF)
+def _first_sample_only(inp):
+    x = _first_sample(inp["x"])
+    return {} if x is None else {"out": [_FORWARD_OF[inp["family"]](inp, x)]}
 
 
 def candidates(mistake, family, inputs):

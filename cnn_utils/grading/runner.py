@@ -21,6 +21,7 @@ from numbers import Real
 
 import numpy as np
 
+from cnn_utils import isolation
 from cnn_utils.grading import compare, report, table
 from cnn_utils.grading.cases import make_cases
 from cnn_utils.grading.mistakes import MISTAKES, candidates
@@ -38,6 +39,7 @@ class CaseResult:
     kind: str = None                              # problems of one kind are reported together
     checks: dict = field(default_factory=dict)    # output name -> None (right) or what is wrong
     outputs: dict = field(default_factory=dict)   # output name -> the student's array (copied)
+    dtype_only: set = field(default_factory=set)  # outputs whose values are right, dtype wrong
 
 
 @dataclass
@@ -148,20 +150,40 @@ def run_case(spec, function, case):
         return CaseResult(problem, kind, {name: problem for name in spec.compared})
     result = CaseResult()
     for name in spec.compared:
-        array, message = compare.snapshot(values[name])
-        if array is not None:
-            result.outputs[name] = array
-            message = compare.difference(array, case.expected[name])
+        value, message = _output(spec, values, name)
+        if message is None:
+            array, message = compare.snapshot(value)
+            if array is not None:
+                result.outputs[name] = array
+                message = compare.difference(array, case.expected[name])
+                if message is None and spec.keeps_dtype and array.dtype != case.expected[name].dtype:
+                    message = f"has dtype {array.dtype} for {case.expected[name].dtype} inputs (the values are right)"
+                    result.dtype_only.add(name)
         result.checks[name] = message
     return result
 
 
+def _output(spec, values, name):
+    """(value, None) of the compared output ``name``, or (None, problem) when the cache lacks it."""
+    if name not in spec.cache_outputs:
+        return values[name], None
+    index, cache = spec.cache_outputs[name], values.get("cache")
+    if isinstance(cache, (tuple, list)) and len(cache) > index:
+        return cache[index], None
+    return None, f"is missing: the returned cache must hold it at index {index}, as the docstring says"
+
+
 def diagnose(spec, cases, results):
-    """The catalogued mistakes that best explain each wrong output, as a list of Findings."""
+    """The catalogued mistakes that best explain each wrong output, as a list of Findings.
+
+    Outputs with the right values in the wrong dtype are the mistake ``dtype_not_kept`` and
+    take no part in explaining the wrong values (a student can make both mistakes)."""
     explained = defaultdict(Counter)  # mistake name -> output name -> cases explained
     wrong = Counter()
+    retyped = Counter(name for result in results for name in result.dtype_only)
     for case, result in zip(cases, results):
-        bad = {name: array for name, array in result.outputs.items() if result.checks[name]}
+        bad = {name: array for name, array in result.outputs.items()
+               if result.checks[name] and name not in result.dtype_only}
         wrong.update(bad.keys())
         if not bad:
             continue
@@ -184,6 +206,9 @@ def diagnose(spec, cases, results):
             finding = findings.setdefault(mistake, Finding(MISTAKES[mistake], {}, {}))
             finding.explained[name] = explained[mistake][name]
             finding.wrong[name] = wrong[name]
+    if retyped:
+        findings["dtype_not_kept"] = Finding(MISTAKES["dtype_not_kept"], dict(retyped),
+                                             {name: retyped[name] + wrong[name] for name in retyped})
     return list(findings.values())
 
 
@@ -209,7 +234,11 @@ def grade(name, student_fn, points, seed=0, cases=None, wrapped=False):
     - seed: seed of the random cases
     - cases: number of cases (None: the function's default, 14-20)
     - wrapped: True if student_fn is already called as the cases are (the re-check's replay of
-      what a wrapped object, such as a network class, returned)
+      what the student's function returned)
+
+    While the cases run, the names the student's function looks up in its notebook resolve as
+    ``table.replacements`` says: earlier assignments' functions to the reference, the loop
+    versions the exercise replaces to a stand-in that raises (and costs all the points).
 
     Returns:
     - score: points * fraction of (case, output) checks passed, rounded to 2 decimals
@@ -226,12 +255,17 @@ def grade(name, student_fn, points, seed=0, cases=None, wrapped=False):
         findings = []
     else:
         function = spec.wrap(student_fn) if spec.wrap and not wrapped else student_fn
-        results = [run_case(spec, function, case) for case in case_list]
+        # the re-check (wrapped) binds these in the student process: student_fn is a replay there
+        namespace = None if wrapped else isolation.namespace_of(student_fn)
+        with isolation.substituted(namespace, table.replacements(name)):
+            results = [run_case(spec, function, case) for case in case_list]
         with silenced():
             findings = diagnose(spec, case_list, results)
     passed = sum(message is None for result in results for message in result.checks.values())
     total = sum(len(result.checks) for result in results)
     score = round(points * passed / total, 2)
+    if any((result.kind or "").startswith(isolation.METHOD_NOT_ALLOWED) for result in results):
+        score = 0.0   # it called a loop version the exercise replaces: the method is what is graded
     hint_variables = table.HINT_VARIABLES[spec.layout]
     print(report.render(name, spec, case_list, results, findings, score, points, hint_variables))
     return score

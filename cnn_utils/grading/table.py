@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Callable
 
-from cnn_utils import drivers
+from cnn_utils import drivers, isolation
 from cnn_utils import reference as ref
 from cnn_utils.grading import cases, network
 from cnn_utils.reference import nhwc
@@ -34,6 +34,9 @@ class Graded:
     layout: str = "nchw"
     canonical: dict = field(default_factory=dict)  # returned name -> model output name
     wrap: Callable = None             # the student's object -> the function that is called
+    cache_outputs: dict = field(default_factory=dict)  # compared name -> its index in the cache
+    forbidden: tuple = ()             # loop versions switched off while this is graded (the method)
+    keeps_dtype: bool = False         # float32 inputs must give float32 results (the lesson checks it)
 
 
 def _conv_args(i):
@@ -76,17 +79,19 @@ _nhwc = partial(Graded, draw=partial(cases.draw_conv, dilation=False, square=Tru
 _transpose = partial(Graded, draw=cases.draw_conv_transpose, label=cases.label_conv, count=16)
 _FORWARD = ("out", "cache")
 _CONV_GRADS = ("dx", "dw", "db")
+_CONV_LOOPS = ("conv_forward_naive", "conv_backward_naive", "conv_backward_flipped")
 
 GRADED = {
     "conv_forward_naive": _conv(
         family="conv_forward", student_args=_conv_args, reference=ref.conv_forward_naive,
-        returns=_FORWARD, compared=("out",)),
+        returns=_FORWARD, compared=("out",), keeps_dtype=True),
     "conv_backward_naive": _conv(
         family="conv_backward", student_args=_backward_args(ref.conv_forward_naive, _conv_args),
         reference=ref.conv_backward_naive, returns=_CONV_GRADS, compared=_CONV_GRADS),
     "conv_backward_flipped": _conv(
         family="conv_backward", student_args=_backward_args(ref.conv_forward_naive, _conv_args),
-        reference=ref.conv_backward_flipped, returns=_CONV_GRADS, compared=_CONV_GRADS),
+        reference=ref.conv_backward_flipped, returns=_CONV_GRADS, compared=_CONV_GRADS,
+        forbidden=("conv_backward_naive",)),
     "max_pool_forward_naive": _pool(
         family="max_pool_forward", student_args=_pool_args, reference=ref.max_pool_forward_naive,
         returns=_FORWARD, compared=("out",)),
@@ -104,23 +109,26 @@ GRADED = {
     "im2col_indices": Graded(
         family="im2col", draw=cases.draw_im2col, label=cases.label_im2col,
         student_args=_im2col_args, reference=ref.im2col_indices, returns=("cols",),
-        compared=("cols",)),
+        compared=("cols",), keeps_dtype=True),
     "col2im_indices": Graded(
         family="col2im", draw=cases.draw_col2im, label=cases.label_im2col,
         student_args=_col2im_args, reference=ref.col2im_indices, returns=("x",), compared=("x",)),
     "conv_forward_im2col": _conv_plain(
         family="conv_forward", student_args=_conv_args, reference=ref.conv_forward_im2col,
-        returns=_FORWARD, compared=("out",)),
+        returns=_FORWARD, compared=("out", "x_cols"), cache_outputs={"x_cols": 4},
+        forbidden=_CONV_LOOPS, keeps_dtype=True),
     "conv_backward_im2col": _conv_plain(
         family="conv_backward", student_args=_backward_args(ref.conv_forward_im2col, _conv_args),
-        reference=ref.conv_backward_im2col, returns=_CONV_GRADS, compared=_CONV_GRADS),
+        reference=ref.conv_backward_im2col, returns=_CONV_GRADS, compared=_CONV_GRADS,
+        forbidden=_CONV_LOOPS),
     "max_pool_backward_im2col": _pool(
         family="max_pool_backward",
         student_args=_backward_args(ref.max_pool_forward_im2col, _pool_args),
-        reference=ref.max_pool_backward_im2col, returns=("dx",), compared=("dx",)),
+        reference=ref.max_pool_backward_im2col, returns=("dx",), compared=("dx",),
+        forbidden=("max_pool_forward_naive", "max_pool_backward_naive")),
     "conv_transpose_forward": _transpose(
         family="conv_transpose_forward", student_args=_conv_args,
-        reference=ref.conv_transpose_forward, returns=_FORWARD, compared=("out",)),
+        reference=ref.conv_transpose_forward, returns=_FORWARD, compared=("out",), keeps_dtype=True),
     "conv_transpose_backward": _transpose(
         family="conv_transpose_backward",
         student_args=_backward_args(ref.conv_transpose_forward, _conv_args),
@@ -147,6 +155,47 @@ GRADED = {
         returns=drivers.CONVNET_OUTPUTS, compared=drivers.CONVNET_OUTPUTS, count=12,
         wrap=drivers.convnet_driver),
 }
+
+
+# The graded functions of each assignment, in course order.
+ASSIGNMENTS = {
+    "a1_conv_forward": ("conv_forward_naive",),
+    "a2_conv_backward": ("conv_backward_naive", "conv_backward_flipped", "nhwc.conv_forward",
+                         "nhwc.conv_backward"),
+    "a3_pooling": ("max_pool_forward_naive", "max_pool_backward_naive", "avg_pool_forward_naive",
+                   "avg_pool_backward_naive"),
+    "a4_im2col": ("im2col_indices", "col2im_indices", "conv_forward_im2col", "conv_backward_im2col",
+                  "max_pool_backward_im2col"),
+    "a5_small_cnn": ("conv_relu_pool_forward", "conv_relu_pool_backward", "ThreeLayerConvNet"),
+    "a6_transposed_dilated": ("conv_transpose_forward", "conv_transpose_backward"),
+}
+# The earlier assignments' functions each notebook brings along (pasted in its "earlier
+# assignments" cell) and its graded functions call: while those are graded, these names are the
+# reference's, so a bug is charged once, in its own assignment.
+PRIOR = {
+    "a2_conv_backward": ("conv_forward_naive",),
+    "a5_small_cnn": ("im2col_indices", "col2im_indices", "conv_forward_im2col", "conv_backward_im2col",
+                     "max_pool_forward_im2col", "max_pool_backward_im2col"),
+    "a6_transposed_dilated": ("conv_forward_naive", "col2im_indices"),
+}
+
+
+def assignment_of(name):
+    """The assignment whose notebook grades ``name``."""
+    return next(assignment for assignment, names in ASSIGNMENTS.items() if name in names)
+
+
+def prior_modules(assignment):
+    """{notebook name: module of cnn_utils.reference defining it} for the PRIOR of ``assignment``."""
+    return {name: getattr(ref, name).__module__ for name in PRIOR.get(assignment, ())}
+
+
+def replacements(name):
+    """{notebook name: object} bound while ``name`` is graded: the reference for earlier
+    assignments' functions, a raising stand-in for the loop versions the method replaces."""
+    found = {prior: getattr(ref, prior) for prior in PRIOR.get(assignment_of(name), ())}
+    found.update({loop: isolation.forbidden(loop, name) for loop in lookup(name).forbidden})
+    return found
 
 
 def lookup(name):

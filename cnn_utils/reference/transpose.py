@@ -7,7 +7,8 @@ of input and upstream gradient swapped.
 """
 
 from cnn_utils import shapes
-from cnn_utils.reference.conv_naive import _correlate, _input_gradient, _pad, _weight_gradient
+from cnn_utils.reference.conv_forward import _correlate, _pad
+from cnn_utils.reference.conv_naive import _input_gradient, _weight_gradient
 
 
 def conv_transpose_forward(x, w, b, conv_param):

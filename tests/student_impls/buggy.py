@@ -257,6 +257,62 @@ def conv_transpose_forward_no_output_padding(x, w, b, conv_param):
     return full[:, :, pad:pad + H_out, pad:pad + W_out] + b[None, :, None, None], (x, w, b, conv_param)
 
 
+def forward_sample_zero(x, w, b, conv_param):
+    """Loops over the batch that read x_pad[0] for every n."""
+    N, C = x.shape[:2]
+    F, _, HH, WW = w.shape
+    stride, pad, dil, H_out, W_out, x_pad = conv_setup(x, w, conv_param)
+    out = np.zeros((N, F, H_out, W_out), dtype=x.dtype)
+    for n in range(N):
+        for f in range(F):
+            for i in range(H_out):
+                for j in range(W_out):
+                    window = x_pad[0, :, i * stride:i * stride + dil * (HH - 1) + 1:dil,
+                                   j * stride:j * stride + dil * (WW - 1) + 1:dil]
+                    out[n, f, i, j] = np.sum(window * w[f]) + b[f]
+    return out, (x, w, b, conv_param)
+
+
+def forward_always_float64(x, w, b, conv_param):
+    """Right values, in an output allocated with np.zeros's default dtype."""
+    N, C = x.shape[:2]
+    F, _, HH, WW = w.shape
+    stride, pad, dil, H_out, W_out, x_pad = conv_setup(x, w, conv_param)
+    out = np.zeros((N, F, H_out, W_out))
+    for i in range(H_out):
+        for j in range(W_out):
+            window = x_pad[:, :, i * stride:i * stride + dil * (HH - 1) + 1:dil,
+                           j * stride:j * stride + dil * (WW - 1) + 1:dil]
+            out[:, :, i, j] = np.einsum("nckl,fckl->nf", window, w) + b
+    return out, (x, w, b, conv_param)
+
+
+def max_pool_backward_split(dout, cache):
+    """Each window's gradient shared equally by its tied maxima (cs231n's reshape pooling)."""
+    x, pool_param = cache[:2]
+    ph, pw, stride, H_out, W_out = pool_setup(x, pool_param)
+    dx = np.zeros(x.shape)
+    for i in range(H_out):
+        for j in range(W_out):
+            window = x[:, :, i * stride:i * stride + ph, j * stride:j * stride + pw]
+            mask = window == window.max(axis=(2, 3), keepdims=True)
+            share = mask / mask.sum(axis=(2, 3), keepdims=True)
+            dx[:, :, i * stride:i * stride + ph, j * stride:j * stride + pw] += \
+                share * dout[:, :, i, j][:, :, None, None]
+    return dx
+
+
+def max_pool_forward_square(x, pool_param):
+    """Windows pool_height wide as well as high (the swapped loops with both sizes the height)."""
+    out, _ = max_pool_forward_swapped(x, dict(pool_param, pool_width=pool_param["pool_height"]))
+    return out, (x, pool_param)
+
+
+def avg_pool_forward_sample_zero(x, pool_param):
+    out, cache = avg_pool_forward_vectorized(x, pool_param)
+    return np.repeat(out[:1], len(x), axis=0), cache
+
+
 BUGGY = [
     ("db_not_summed_over_batch", "conv_backward_naive", backward_db_per_sample),
     ("padding_not_stripped", "conv_backward_naive", backward_dx_padded),
@@ -281,6 +337,10 @@ BUGGY = [
     ("im2col_column_order", "im2col_indices", im2col_sample_major),
     ("im2col_row_order", "im2col_indices", im2col_channel_last_rows),
     ("output_padding_ignored", "conv_transpose_forward", conv_transpose_forward_no_output_padding),
+    ("first_sample_only", "conv_forward_naive", forward_sample_zero),
+    ("max_grad_split_among_ties", "max_pool_backward_naive", max_pool_backward_split),
+    ("dtype_not_kept", "conv_forward_naive", forward_always_float64),
+    ("pool_width_ignored", "max_pool_forward_naive", max_pool_forward_square),
 ]
 
 
@@ -409,4 +469,6 @@ VARIANTS = [
     ("db_not_summed_over_batch", "conv_transpose_backward", conv_transpose_backward_two_bugs),
     ("padding_not_stripped", "conv_transpose_forward", conv_transpose_forward_uncropped),
     ("avg_not_divided_by_window", "avg_pool_forward_naive", avg_pool_forward_sum),
+    ("first_sample_only", "avg_pool_forward_naive", avg_pool_forward_sample_zero),
+    ("max_grad_split_among_ties", "max_pool_backward_im2col", max_pool_backward_split),
 ]

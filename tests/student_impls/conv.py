@@ -25,7 +25,7 @@ def conv_forward_loops(x, w, b, conv_param):
     N, C = x.shape[:2]
     F, _, HH, WW = w.shape
     stride, pad, dil, H_out, W_out, x_pad = conv_setup(x, w, conv_param)
-    out = np.zeros((N, F, H_out, W_out))
+    out = np.zeros((N, F, H_out, W_out), dtype=x.dtype)
     for n in range(N):
         for f in range(F):
             for i in range(H_out):

@@ -21,7 +21,7 @@ def conv_transpose_forward_loops(x, w, b, conv_param):
     N, C_in, H, W = x.shape
     _, F, HH, WW = w.shape
     stride, pad, dil, op, H_out, W_out = setup(x, w, conv_param)
-    full = np.zeros((N, F, H_out + 2 * pad, W_out + 2 * pad))
+    full = np.zeros((N, F, H_out + 2 * pad, W_out + 2 * pad), dtype=x.dtype)
     for n in range(N):
         for c in range(C_in):
             for i in range(H):
@@ -50,11 +50,11 @@ def conv_transpose_forward_full(x, w, b, conv_param):
     F = w.shape[1]
     stride, pad, dil, op, H_out, W_out = setup(x, w, conv_param)
     reach_h, reach_w = dil * (w.shape[2] - 1), dil * (w.shape[3] - 1)
-    spread = np.zeros((N, C_in, (H - 1) * stride + 1, (W - 1) * stride + 1))
+    spread = np.zeros((N, C_in, (H - 1) * stride + 1, (W - 1) * stride + 1), dtype=x.dtype)
     spread[:, :, ::stride, ::stride] = x
     full = np.pad(spread, ((0, 0), (0, 0), (reach_h, reach_h + op), (reach_w, reach_w + op)))
     kernel = np.flip(w, axis=(2, 3)).transpose(1, 0, 2, 3)  # (F, C_in, HH, WW)
-    out, _ = conv_forward_einsum(full, kernel, np.zeros(F), {"stride": 1, "pad": 0, "dilation": dil})
+    out, _ = conv_forward_einsum(full, kernel, np.zeros(F, dtype=x.dtype), {"stride": 1, "pad": 0, "dilation": dil})
     return out[:, :, pad:pad + H_out, pad:pad + W_out] + b[None, :, None, None], (x, w, b, conv_param)
 
 
