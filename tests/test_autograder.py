@@ -22,7 +22,7 @@ import pytest
 
 from conftest import require
 from autograder import discover, integrity, report, sandbox, structure
-from autograder.course import ROOT, graded_cells, nbgrader_meta
+from autograder.course import ROOT, graded_cells, nbgrader_meta, read_notebook
 from autograder.grade import CellResult, NotebookResult
 from cnn_utils.grading import table
 
@@ -412,6 +412,55 @@ def test_grades_merge_into_a_postgresql_gradebook(postgres_url, tmp_path):
                   for s in ("alice_correct", "dave_stub")}
     assert scores == {"alice_correct": 6.0, "dave_stub": 0.0}
     assert not (tmp_path / "out" / "gradebook.db").exists()
+
+
+# --- a bug charged once, where it is; the method graded where it is the lesson -------------------
+
+NO_BIAS = ("\n_with_bias = conv_forward_naive\n\n\ndef conv_forward_naive(x, w, b, conv_param):\n"
+           "    out, cache = _with_bias(x, w, b, conv_param)\n    return out - b[None, :, None, None], cache\n")
+THROUGH_THE_LOOPS = "def conv_backward_flipped(dout, cache):\n    return conv_backward_naive(dout, cache)\n"
+
+
+def _solved(assignment, changes):
+    """The lesson of ``assignment`` with the instructor's code in every solution cell, then
+    ``changes`` ({grade_id: new source, or a function of the solution's source})."""
+    path = next((ROOT / "lessons" / assignment).glob("*.ipynb"))
+    lesson = read_notebook(path)
+    solution = read_notebook(ROOT / "solutions" / assignment / path.name)
+    answers = {nbgrader_meta(c)["grade_id"]: c.source for c in solution.cells
+               if nbgrader_meta(c).get("solution") and c.cell_type == "code"}
+    for c in lesson.cells:
+        grade_id = nbgrader_meta(c).get("grade_id")
+        if grade_id in answers:
+            change = changes.get(grade_id, lambda source: source)
+            c.source = change(answers[grade_id]) if callable(change) else change
+    return path.name, lesson
+
+
+def test_an_a1_bug_costs_points_in_a1_only_and_the_flipped_method_is_graded(tmp_path):
+    """Through the real pipeline (kernel and re-check): erin's conv_forward_naive drops the bias in
+    a1 and in the copy she pastes into a2; fred's conv_backward_flipped calls the loop version."""
+    submitted = tmp_path / "submitted"
+    notebooks = {("erin", "a1_conv_forward"): {"conv_forward_naive": lambda s: s + NO_BIAS},
+                 ("erin", "a2_conv_backward"): {"conv_forward_naive": lambda s: s + NO_BIAS},
+                 ("fred", "a2_conv_backward"): {"conv_backward_flipped": THROUGH_THE_LOOPS}}
+    for (student, assignment), changes in notebooks.items():
+        name, nb = _solved(assignment, changes)
+        (submitted / student / assignment).mkdir(parents=True)
+        nbformat.write(nb, str(submitted / student / assignment / name))
+    grade_cli(submitted, tmp_path / "out", jobs=2)
+    rows = {(r["student"], r["grade_id"]): r for r in read_csv(tmp_path / "out" / "grades.csv")
+            if r["grade_id"].startswith("test_")}
+    assert float(rows["erin", "test_conv_forward_naive"]["score"]) < 6
+    for grade_id in ("test_conv_backward_naive", "test_conv_backward_flipped", "test_nhwc_conv_forward",
+                     "test_nhwc_conv_backward"):
+        row = rows["erin", grade_id]
+        assert row["score"] == row["max_score"] and not row["flags"], row
+        assert (rows["fred", grade_id]["score"] == rows["fred", grade_id]["max_score"]) == \
+            (grade_id != "test_conv_backward_flipped")
+    assert float(rows["fred", "test_conv_backward_flipped"]["score"]) == 0
+    feedback = "\n".join(p.read_text() for p in (tmp_path / "out").rglob("*.html") if "fred" in str(p))
+    assert "conv_backward_naive is switched off while conv_backward_flipped is graded" in feedback
 
 
 # --- a worker that dies, a machine without a sandbox ---------------------------------------------
