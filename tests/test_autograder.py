@@ -222,6 +222,28 @@ def test_replay_scores_what_the_student_process_returned():
     assert integrity.rescore(cellinfo, None, {}).score == 0
 
 
+def test_replay_reads_the_cache_two_levels_deep():
+    """conv_forward_im2col's x_cols travels in the cache: encoded by student_run, checked by rescore."""
+    sys.path.insert(0, str(integrity.STUDENT_RUN.parent))
+    try:
+        import student_run
+    finally:
+        sys.path.pop(0)
+    from cnn_utils import reference
+
+    cell = next(c for c in graded_cells(ROOT / "solutions" / "a4_im2col" / "im2col.ipynb")
+                if c.name == "conv_forward_im2col")
+    for keep_cols, expected in ((True, cell.points), (False, cell.points / 2)):
+        arrays, records = {}, []
+        for args in integrity._cases(cell.name):
+            out, cache = reference.conv_forward_im2col(*args)
+            value = (out, cache if keep_cols else cache[:4])
+            records.append({"kind": "returned", "value": student_run.encode(value, arrays)})
+        result = {"grade_id": "g", "status": "done", "records": records, "attempts": [], "printed": ""}
+        assert integrity._valid(result, arrays)
+        assert integrity.rescore(cell, result, arrays).score == expected
+
+
 def test_sandbox_kills_the_group_at_the_deadline_and_limits_memory(tmp_path):
     limits = sandbox.Limits(cell_seconds=5, notebook_seconds=5, memory_mb=400)
     env = sandbox.student_env(limits)
