@@ -2,17 +2,19 @@
 
 Two processes, neither of them the notebook's kernel: ``student_run`` executes
 the notebook's code cells (the student's and the lesson's, never the test
-cells) with ``cnn_utils.reference`` and ``cnn_utils.grading`` out of reach, and
-calls each graded function on the test inputs; this process, where no student code ever runs, replays what came back
-(numbers only, read without pickle) through ``cnn_utils.grading.grade`` against
-the reference. Monkeypatching numpy, the grading helpers or IPython in the
+cells) with ``cnn_utils.grading`` and the assignment's own reference out of
+reach (it holds earlier assignments' reference functions, which the graded
+functions call in place of the student's pasted copies), and calls each graded
+function on the test inputs; this process, where no student code ever runs,
+replays what came back (numbers only, read without pickle) through
+``cnn_utils.grading.grade`` against the reference. Monkeypatching numpy, the grading helpers or IPython in the
 notebook changes nothing here. The student process has the kernel's limits:
 cell_seconds per cell and per graded function, notebook_seconds in all.
 
 Functions graded through a wrapper (assignment 5's sandwich backward and network
 class) are called through the same wrapper (``cnn_utils.drivers``) in the student process.
-The student process runs in the sandbox (``sandbox.wrap``): it sees no reference, no grading
-package, no course, and shares no writable folder with the kernel's run.
+The student process runs in the sandbox (``sandbox.wrap``): it sees no reference of its own
+assignment, no grading package, no course, and shares no writable folder with the kernel's run.
 """
 
 import contextlib
@@ -262,7 +264,8 @@ def _valid(result, arrays):
         if not isinstance(item, dict) or len(item) > 2:
             return False
         if "seq" in item:   # (out, cache) and the cache's items: two levels, as student_run encodes
-            return depth < 2 and isinstance(item["seq"], list) and all(value(v, depth + 1) for v in item["seq"])
+            items = item["seq"]
+            return depth < 2 and isinstance(items, list) and all(value(v, depth + 1) for v in items)
         if "array" in item:
             return item["array"] in arrays and arrays[item["array"]].dtype.kind in "biuf"
         return item.get("none") is True or isinstance(item.get("opaque"), str)

@@ -1,14 +1,15 @@
 """The student's side of the integrity check: run the student's code, call the graded functions.
 
 Run as a script by ``integrity`` in a fresh interpreter (``python -I -S``), inside the sandbox,
-where the only course files are a copy of cnn_utils without ``grading`` and with no reference
-but earlier assignments' (an import hook refuses both and records the attempt). It executes the given cells once, then calls
-each graded function in a forked child of its own (one cell-time limit each), so a function that
-crashes or hangs costs only its own cell. Each child leaves one frame in the scratch folder, which
-this process copies to the result descriptor: an 8-byte big-endian length, then an .npz holding
-the returned arrays and, as the uint8 array ``result``, JSON saying what each call returned or
-raised and what the function printed. Nothing in it is unpickled by the grader, who parses it
-defensively (``integrity.parse``). Usage: student_run.py JOB_DIR RESULT_FD
+where the only course files are a copy of cnn_utils without ``grading``, holding no reference but
+earlier assignments' modules (imported here first; then an import hook refuses both packages and
+records the attempt). It executes the given cells once, then calls each graded function in a
+forked child of its own (one cell-time limit each), so a function that crashes or hangs costs only
+its own cell; in the child, the notebook's names resolve as ``cnn_utils.isolation`` says. Each
+child leaves one frame in the scratch folder, which this process copies to the result descriptor:
+an 8-byte big-endian length, then an .npz holding the returned arrays and, as the uint8 array
+``result``, JSON saying what each call returned or raised and what the function printed. Nothing
+in it is unpickled by the grader, who parses it defensively (``integrity.parse``). Usage: student_run.py JOB_DIR RESULT_FD
 """
 
 import contextlib

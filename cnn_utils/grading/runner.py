@@ -156,8 +156,9 @@ def run_case(spec, function, case):
             if array is not None:
                 result.outputs[name] = array
                 message = compare.difference(array, case.expected[name])
-                if message is None and spec.keeps_dtype and array.dtype != case.expected[name].dtype:
-                    message = f"has dtype {array.dtype} for {case.expected[name].dtype} inputs (the values are right)"
+                wanted = case.expected[name].dtype
+                if message is None and spec.keeps_dtype and array.dtype != wanted:
+                    message = f"has dtype {array.dtype} for {wanted} inputs (the values are right)"
                     result.dtype_only.add(name)
         result.checks[name] = message
     return result

@@ -54,7 +54,8 @@ def conv_transpose_forward_full(x, w, b, conv_param):
     spread[:, :, ::stride, ::stride] = x
     full = np.pad(spread, ((0, 0), (0, 0), (reach_h, reach_h + op), (reach_w, reach_w + op)))
     kernel = np.flip(w, axis=(2, 3)).transpose(1, 0, 2, 3)  # (F, C_in, HH, WW)
-    out, _ = conv_forward_einsum(full, kernel, np.zeros(F, dtype=x.dtype), {"stride": 1, "pad": 0, "dilation": dil})
+    out, _ = conv_forward_einsum(full, kernel, np.zeros(F, dtype=x.dtype),
+                                 {"stride": 1, "pad": 0, "dilation": dil})
     return out[:, :, pad:pad + H_out, pad:pad + W_out] + b[None, :, None, None], (x, w, b, conv_param)
 
 
