@@ -1,4 +1,4 @@
-"""A small real dataset shipped with the package: 8x8 handwritten digits (no download).
+"""Small real data shipped with the package (no download): 8x8 handwritten digits and one photograph.
 
 See cnn_utils/datasets/README.md for its source and licence.
 """
@@ -33,6 +33,7 @@ def load_digits(num_validation=200, num_test=300, seed=0, dtype=np.float64):
 
     Returns a dict with:
     - X_train (N_train, 1, 8, 8), y_train (N_train,) int64; likewise X_val, y_val, X_test, y_test
+    - mean_image (1, 1, 8, 8): the training mean that was subtracted (add it back to display)
     """
     images, labels = load_digits_raw()
     total = len(labels)
@@ -51,5 +52,21 @@ def load_digits(num_validation=200, num_test=300, seed=0, dtype=np.float64):
     return {
         "X_train": x[:num_train], "y_train": y[:num_train],
         "X_val": x[num_train:val_end], "y_val": y[num_train:val_end],
-        "X_test": x[val_end:], "y_test": y[val_end:],
+        "X_test": x[val_end:], "y_test": y[val_end:], "mean_image": mean_image,
     }
+
+
+def load_photo(gray=False):
+    """A real photograph (public domain; see cnn_utils/datasets/README.md), scaled to [0, 1].
+
+    Inputs:
+    - gray: False for colour, True for luminance (0.299 R + 0.587 G + 0.114 B, ITU-R BT.601)
+
+    Returns:
+    - photo: float64 array of shape (3, 150, 128) (channels first, RGB), or (150, 128) if gray
+    """
+    with resources.files("cnn_utils.datasets").joinpath("photo_hopper.npz").open("rb") as handle:
+        rgb = np.load(handle)["image"].astype(np.float64) / 255.0
+    if gray:
+        return rgb @ np.array([0.299, 0.587, 0.114])
+    return rgb.transpose(2, 0, 1)
