@@ -55,6 +55,12 @@ def grade_cells(nb):
     return [c for c in code_cells(nb) if nbgrader_meta(c).get("grade")]
 
 
+def answer_cells(nb):
+    """The written answers: markdown cells graded by hand in the formgrader."""
+    return [c for c in nb.cells if c.cell_type == "markdown" and nbgrader_meta(c).get("grade")
+            and nbgrader_meta(c).get("solution")]
+
+
 def code_lines(source):
     """The non-blank, non-comment lines of ``source``, stripped."""
     lines = [line.strip() for line in source.splitlines()]
@@ -104,8 +110,9 @@ def course(tmp_path_factory):
     for notebook in NOTEBOOKS:
         lesson = read(course / "lessons" / notebook)
         submit(course, STUB, notebook, lesson)
-        answers = {nbgrader_meta(c)["grade_id"]: c.source for c in solution_cells(read(SOLUTIONS / notebook))}
-        for cell in solution_cells(lesson):
+        solution = read(SOLUTIONS / notebook)
+        answers = {nbgrader_meta(c)["grade_id"]: c.source for c in solution_cells(solution) + answer_cells(solution)}
+        for cell in solution_cells(lesson) + answer_cells(lesson):
             cell.source = answers[nbgrader_meta(cell)["grade_id"]]
         submit(course, SOLVER, notebook, lesson)
     run(["autograde", "*", "--force"], course)
@@ -116,7 +123,8 @@ def course(tmp_path_factory):
             for notebook in NOTEBOOKS:
                 assignment, name = split(notebook)
                 submission = gb.find_submission_notebook(name, assignment, student)
-                scores[student, notebook] = {g.name: (g.score, g.max_score) for g in submission.grades}
+                scores[student, notebook] = {g.name: (g.score, g.max_score, g.needs_manual_grade)
+                                             for g in submission.grades}
     return course, scores
 
 
@@ -180,8 +188,12 @@ def test_solution_scores_full_marks_through_autograde(course, notebook):
     course_dir, scores = course
     grades = scores[SOLVER, notebook]
     assert grades, f"{notebook} has no graded cell"
-    lost = {name: score for name, score in grades.items() if score[0] != score[1]}
+    written = {nbgrader_meta(c)["grade_id"] for c in answer_cells(read(SOLUTIONS / notebook))}
+    lost = {name: score for name, score in grades.items() if name not in written and score[0] != score[1]}
     assert not lost, f"{notebook}: the solution loses points in {lost}"
+    # a written answer waits for the formgrader: neither 0 nor full marks until someone grades it
+    waiting = {name for name, (_, _, manual) in grades.items() if manual}
+    assert written and waiting == written, f"{notebook}: {waiting} wait for manual grading, not {written}"
 
     graded = read(course_dir / "autograded" / SOLVER / notebook)
     for i, cell in enumerate(code_cells(graded)):
@@ -196,7 +208,8 @@ def test_solution_scores_full_marks_through_autograde(course, notebook):
 def test_stub_lesson_scores_zero_on_every_graded_cell(course, notebook):
     course_dir, scores = course
     grades = scores[STUB, notebook]
-    assert grades and all(score == 0 for score, _ in grades.values()), f"{notebook}: stubs scored {grades}"
+    assert grades and all(score == 0 and not manual for score, _, manual in grades.values()), \
+        f"{notebook}: stubs scored {grades}"   # an untouched written answer scores 0, no grading needed
     assert (course_dir / "autograded" / STUB / notebook).is_file()
 
 
@@ -233,6 +246,40 @@ def test_graded_names_are_reference_names_with_their_points(notebook):
         solution = solution_ids.get(name.replace(".", "_"), "")
         assert re.search(rf"^\s*(def {function}\(|class {function}\b)", solution, re.M), \
             f"{name}: no solution cell defines {function}"
+
+
+def test_graded_functions_and_earlier_work_match_the_grading_table(notebook):
+    """The table that decides what is graded where, and what resolves to the reference, is the
+    notebooks' own: each graded name in its assignment, each PRIOR function pasted in that
+    notebook's cell for earlier work (a cell with no test of its own)."""
+    from cnn_utils.grading import table
+
+    assignment, _ = split(notebook)
+    nb = read(SOLUTIONS / notebook)
+    graded = sorted(GRADE_CALL.findall(c.source)[0][0] for c in grade_cells(nb))
+    assert graded == sorted(table.ASSIGNMENTS[assignment])
+    tested = {name.replace(".", "_") for name in graded}
+    earlier = [c for c in solution_cells(nb) if nbgrader_meta(c)["grade_id"] not in tested]
+    pasted = set(DEF.findall("\n".join(c.source for c in earlier)))
+    assert set(table.PRIOR.get(assignment, ())) <= pasted, f"{notebook}: PRIOR names not pasted"
+    assert len(earlier) <= 1, f"{notebook}: earlier work is spread over {len(earlier)} cells"
+
+
+def test_written_questions_have_a_model_answer_and_a_rubric_and_reach_students_blank(notebook):
+    solution, lesson = read(SOLUTIONS / notebook), read(LESSONS / notebook)
+    answers = answer_cells(solution)
+    assert answers, f"{notebook} asks no written question"
+    blank = {nbgrader_meta(c)["grade_id"]: c.source for c in answer_cells(lesson)}
+    for cell in answers:
+        meta = nbgrader_meta(cell)
+        points = meta["points"]
+        assert meta["grade_id"].startswith("q_") and points > 0 and not meta.get("locked")
+        assert "**Model answer.**" in cell.source and f"**Rubric ({points:g} points).**" in cell.source
+        assert blank[meta["grade_id"]] == "YOUR ANSWER HERE", f"{meta['grade_id']} reaches students filled"
+        question = solution.cells[solution.cells.index(cell) - 1]
+        assert question.cell_type == "markdown" and "graded by hand" in question.source
+    lesson_text = "\n".join(c.source for c in lesson.cells)
+    assert "**Rubric" not in lesson_text and "**Model answer.**" not in lesson_text
 
 
 # --- lessons ----------------------------------------------------------------------------------
