@@ -25,6 +25,7 @@ class GradedCell:
     points: float
     name: str = None        # graded reference name, e.g. 'conv_forward_naive' (None: not a grade() call)
     function: str = None    # the student's function the call grades
+    manual: bool = False    # a written answer, graded by hand in the formgrader
 
 
 def nbgrader_env():
@@ -127,6 +128,8 @@ def graded_cells(source_notebook):
             call = GRADE_CALL.search(cell.source)
             name, function = (call.group(1), call.group(2)) if call else (None, None)
             cells.append(GradedCell(meta["grade_id"], float(meta.get("points", 0)), name, function))
+        elif cell.cell_type == "markdown" and meta.get("grade") and meta.get("solution"):
+            cells.append(GradedCell(meta["grade_id"], float(meta.get("points", 0)), manual=True))
     return cells
 
 

@@ -6,6 +6,8 @@ from collections import defaultdict
 from html import escape
 from pathlib import Path
 
+from autograder import report
+
 FLAG_TEXT = {
     "timeout": "a cell or the notebook ran out of time",
     "memory": "your code ran out of memory",
@@ -25,6 +27,7 @@ FLAG_TEXT = {
     "grader-crashed": "grading this notebook stopped the grader's process twice; it was not graded",
     "not-rechecked": "this cell could not be checked outside the notebook, so it scores 0; tell the instructor",
     "unsandboxed": "graded without the sandbox (the instructor chose --unsafe-no-sandbox)",
+    "needs-manual-grading": "a written answer: the instructor grades it by hand, so it has no score yet",
 }
 SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")
 STYLE = ("body{font-family:sans-serif;max-width:60em;margin:2em auto}pre{background:#f6f6f6;padding:.6em;"
@@ -34,16 +37,19 @@ STYLE = ("body{font-family:sans-serif;max-width:60em;margin:2em auto}pre{backgro
 def _cell_html(cell):
     flags = "".join(f"<li class='flags'>{escape(f)}: {escape(FLAG_TEXT.get(f, f))}</li>" for f in cell.flags)
     text = cell.feedback or "(no output)"
-    return (f"<h3>{escape(cell.grade_id)}: {cell.score:g} / {cell.max_score:g}</h3>"
+    score = "needs manual grading" if cell.score is None else f"{cell.score:g}"
+    return (f"<h3>{escape(cell.grade_id)}: {score} / {cell.max_score:g}</h3>"
             f"{'<ul>' + flags + '</ul>' if flags else ''}<pre>{escape(text)}</pre>")
 
 
 def page(student, results):
     body = [f"<h1>Feedback for {escape(student)}</h1>"]
     for result in results:
-        score = sum(c.score for c in result.cells)
-        most = sum(c.max_score for c in result.cells)
-        body.append(f"<h2>{escape(result.assignment)} / {escape(result.notebook)}: {score:g} / {most:g}</h2>")
+        score, most = report.scored(result.cells)
+        waiting = sum(c.max_score for c in result.cells if c.score is None)
+        later = f" ({waiting:g} more points await manual grading)" if waiting else ""
+        body.append(f"<h2>{escape(result.assignment)} / {escape(result.notebook)}: {score:g} / {most:g}"
+                    f"{later}</h2>")
         body.extend(_cell_html(cell) for cell in result.cells)
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Feedback: {escape(student)}</title>"
             f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>")

@@ -25,16 +25,21 @@ from pathlib import Path
 import nbformat
 
 from autograder import integrity, kernel, sandbox, structure
-from autograder.course import COURSE_ID, load_config, quiet_nbgrader, read_notebook
+from autograder.course import COURSE_ID, load_config, nbgrader_meta, quiet_nbgrader, read_notebook
 
 TIMEOUT_ERRORS = {"CellTimeoutError"}   # what nbgrader adds to a cell stopped by Execute.timeout
 OUT_OF_TIME = "The notebook did not finish within the time limit; no cell was graded."
 
 
+MANUAL = "needs-manual-grading"   # the flag of a written answer waiting for the formgrader
+MANUAL_TEXT = "A written answer: the instructor grades it by hand; its points are not counted yet."
+BLANK_TEXT = "A written answer, left as handed out: it scores 0."
+
+
 @dataclass
 class CellResult:
     grade_id: str
-    score: float
+    score: float                    # None: a written answer that waits for manual grading
     max_score: float
     flags: list = field(default_factory=list)
     feedback: str = ""
@@ -154,14 +159,16 @@ class Worker:
             if "MemoryError" in _text_of(graded):
                 flags.append("memory")
         if watchdog.fired:  # a notebook out of time scores 0: its code is not run a second time
-            results = [CellResult(c.grade_id, 0.0, c.points, [], OUT_OF_TIME) for c in cells]
+            results = [_written(c, release, submitted) if c.manual else
+                       CellResult(c.grade_id, 0.0, c.points, [], OUT_OF_TIME) for c in cells]
         else:
             limits = dataclasses.replace(self.limits, notebook_seconds=left)
             lib = integrity.library_for(self.private, sub.assignment)
             checks, check_flags = integrity.check(submitted, sub.assignment, cells, limits,
                                                   self.tmp / "check", lib)
             flags += check_flags
-            results = [_combine(c, scores, checks.get(c.grade_id)) for c in cells]
+            results = [_written(c, release, submitted) if c.manual else _combine(c, scores, checks.get(c.grade_id))
+                       for c in cells]
         flags = sorted(set(flags))
         for result in results:
             result.flags = sorted(set(flags) | set(result.flags))
@@ -173,6 +180,17 @@ class Worker:
         with Gradebook(self.db, course_id=COURSE_ID) as gb:
             notebook = gb.find_submission_notebook(sub.notebook, sub.assignment, student)
             return {g.name: float(g.auto_score or 0.0) for g in notebook.grades}
+
+
+def _written(cell, release, submitted):
+    """A written answer: 0 when left as handed out (as nbgrader scores it), otherwise no score yet
+    and the flag MANUAL, for the formgrader."""
+    def answer(nb):
+        return next((c.source.strip() for c in nb.cells if nbgrader_meta(c).get("grade_id") == cell.grade_id), "")
+
+    if answer(submitted) in ("", answer(release)):
+        return CellResult(cell.grade_id, 0.0, cell.points, [], BLANK_TEXT)
+    return CellResult(cell.grade_id, None, cell.points, [MANUAL], MANUAL_TEXT)
 
 
 def _combine(cell, scores, check):

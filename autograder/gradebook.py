@@ -5,7 +5,9 @@ The assignments are defined in it as nbgrader does (generate_assignment into a
 scratch copy of the course; a new SQLite file starts as a copy of the template's
 gradebook, which has them already); each submission's grades get the final
 scores as their auto_score, so formgrader and `nbgrader export` see the same
-numbers as grades.csv.
+numbers as grades.csv. A written answer waiting for manual grading gets no
+auto_score and ``needs_manual_grade``, so the formgrader lists it; a manual
+score an instructor already gave is kept.
 """
 
 import shutil
@@ -38,6 +40,7 @@ def merge(results, url, names, template):
             for cell in result.cells:
                 grade = gb.find_grade(cell.grade_id, result.notebook, result.assignment, result.student)
                 grade.auto_score = cell.score
+                grade.needs_manual_grade = cell.score is None and grade.manual_score is None
                 count += 1
         gb.db.commit()
     return count

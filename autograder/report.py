@@ -1,4 +1,9 @@
-"""The grade report: grades.csv (one row per graded cell), a histogram per assignment, a text table."""
+"""The grade report: grades.csv (one row per graded cell), a histogram per assignment, a text table.
+
+A written answer that waits for manual grading has an empty score in grades.csv (never 0, never
+full marks), the flag ``needs-manual-grading``, and counts in no total until it is graded in the
+formgrader.
+"""
 
 import csv
 from collections import defaultdict
@@ -11,7 +16,8 @@ def rows(results):
     for result in results:
         for cell in result.cells:
             yield {"student": result.student, "assignment": result.assignment, "notebook": result.notebook,
-                   "grade_id": cell.grade_id, "score": f"{cell.score:g}", "max_score": f"{cell.max_score:g}",
+                   "grade_id": cell.grade_id, "score": "" if cell.score is None else f"{cell.score:g}",
+                   "max_score": f"{cell.max_score:g}",
                    "flags": ";".join(cell.flags)}
 
 
@@ -22,13 +28,20 @@ def write_csv(results, path):
         writer.writerows(rows(results))
 
 
+def scored(cells):
+    """(score, max_score) of the cells that have a score: a written answer still to be graded by
+    hand counts in neither."""
+    known = [c for c in cells if c.score is not None]
+    return sum(c.score for c in known), sum(c.max_score for c in known)
+
+
 def totals(results):
-    """{assignment: {student: (score, max_score)}}."""
+    """{assignment: {student: (score, max_score)}} over the cells that have a score."""
     sums = defaultdict(dict)
     for result in results:
         score, most = sums[result.assignment].get(result.student, (0.0, 0.0))
-        sums[result.assignment][result.student] = (score + sum(c.score for c in result.cells),
-                                                   most + sum(c.max_score for c in result.cells))
+        add, add_most = scored(result.cells)
+        sums[result.assignment][result.student] = (score + add, most + add_most)
     return sums
 
 
@@ -60,7 +73,7 @@ def table(results):
     """A plain-text table: one line per graded cell."""
     lines = [f"{'student':<22} {'assignment':<16} {'grade_id':<30} {'score':>11}  flags"]
     for row in rows(results):
-        score = f"{row['score']} / {row['max_score']}"
+        score = f"{row['score'] or 'by hand'} / {row['max_score']}"
         lines.append(f"{row['student']:<22} {row['assignment']:<16} {row['grade_id']:<30} {score:>11}  "
                      f"{row['flags']}")
     return "\n".join(lines)

@@ -16,8 +16,10 @@ from autograder.course import nbgrader_meta
 
 
 def _protected(cell):
+    """A test or locked cell: the release's copy is graded. A student's answer cells (solution
+    cells, the written answers graded by hand among them) are the student's."""
     meta = nbgrader_meta(cell)
-    return bool(meta.get("grade") or meta.get("locked"))
+    return bool(meta.get("locked") or (meta.get("grade") and not meta.get("solution")))
 
 
 def _ids(nb):

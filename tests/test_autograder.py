@@ -78,7 +78,10 @@ def test_sample_gets_its_expected_score_and_flags(batch, student, assignment, gr
     found = [r for r in rows if (r["student"], r["assignment"], r["grade_id"]) == (student, assignment, grade_id)]
     assert len(found) == 1, f"{student} {grade_id}: {len(found)} rows"
     row = found[0]
-    assert float(row["score"]) == pytest.approx(score), f"{student} {grade_id}: {row}"
+    if score is None:   # a written answer: no score until it is graded by hand
+        assert row["score"] == "", f"{student} {grade_id}: {row}"
+    else:
+        assert float(row["score"]) == pytest.approx(score), f"{student} {grade_id}: {row}"
     assert sorted(filter(None, row["flags"].split(";"))) == flags, f"{student} {grade_id}: {row}"
 
 
@@ -86,7 +89,9 @@ def test_batch_has_one_row_per_expected_cell_and_the_columns(batch):
     out, rows, _, _, _ = batch
     assert list(rows[0]) == list(report.COLUMNS)
     assert len(rows) == len(sample_cases())
-    assert all(float(r["score"]) <= float(r["max_score"]) for r in rows)
+    assert all(float(r["score"] or 0) <= float(r["max_score"]) for r in rows)
+    waiting = [r for r in rows if r["score"] == ""]
+    assert waiting and all(r["flags"] == "needs-manual-grading" for r in waiting)
 
 
 def test_at_least_twelve_hostile_samples_are_graded():
@@ -120,7 +125,10 @@ def test_histograms_and_gradebook_match_the_csv(batch):
     with Gradebook(f"sqlite:///{out / 'gradebook.db'}", course_id="cnn-backprop") as gb:
         for row in rows:
             grade = gb.find_grade(row["grade_id"], row["notebook"], row["assignment"], row["student"])
-            assert grade.auto_score == pytest.approx(float(row["score"]))
+            if row["score"] == "":   # a written answer: the formgrader lists it for manual grading
+                assert grade.auto_score is None and grade.needs_manual_grade
+            else:
+                assert grade.auto_score == pytest.approx(float(row["score"])) and not grade.needs_manual_grade
     assert "h_monkeypatch_numpy" in stdout and "grades.csv" in stdout
 
 
@@ -186,6 +194,21 @@ def test_structure_repairs_deleted_duplicated_and_changed_cells():
     assert cell(repaired, "check_conv_forward_naive").metadata == cell(release, "check_conv_forward_naive").metadata
     assert len(repaired.cells) == len(release.cells) + 1  # the twin stays, as plain code
     assert structure.changes(release, release) == []
+
+
+def test_a_written_answer_is_the_students_and_waits_for_manual_grading():
+    from autograder.grade import MANUAL, _written
+
+    release = lesson()
+    answered = copy.deepcopy(release)
+    cell(answered, "q_floor_case").source = "Row 7 is never read."
+    assert structure.changes(release, answered) == []
+    repaired = structure.repair(release, answered)
+    assert cell(repaired, "q_floor_case").source == "Row 7 is never read."
+    written = next(c for c in graded_cells(ROOT / "solutions" / "a1_conv_forward" / "conv_forward.ipynb") if c.manual)
+    waiting, blank = _written(written, release, repaired), _written(written, release, release)
+    assert waiting.score is None and waiting.flags == [MANUAL] and waiting.max_score == 2
+    assert blank.score == 0 and not blank.flags
 
 
 def test_cells_to_run_are_the_code_cells_but_the_tests():

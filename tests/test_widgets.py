@@ -336,3 +336,36 @@ def test_widgets_never_use_the_reference():
     for path in WIDGETS_DIR.glob("*.py"):
         source = path.read_text()
         assert "reference" not in source, path.name
+
+
+# --- the static picture beside the live widget -----------------------------------------------
+
+EXPLORERS = ("ConvExplorer", "BackwardExplorer", "PoolExplorer", "Im2colExplorer")
+
+
+@pytest.mark.parametrize("name", EXPLORERS)
+def test_display_data_holds_the_live_widget_and_a_static_picture(views, name):
+    explorer = getattr(views, name)()
+    bundle = explorer._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle   # JupyterLab and Voila: the widget
+    html, text = bundle["text/html"], bundle["text/plain"]
+    assert "<table" in html and "cnnw-grid" in html and "onclick" not in html and "data-cell" in html
+    assert "children=" not in text and text.startswith(name) and "H_out" in text
+    before = html
+    explorer.set(stride=2)
+    after = explorer._repr_mimebundle_()["text/html"]
+    assert after != before and "stride=2" in after
+
+
+def test_nbconvert_shows_the_static_picture_where_no_widget_state_is_saved(views, tmp_path):
+    import nbformat
+    from nbclient import NotebookClient
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "from cnn_utils.widgets import ConvExplorer\nConvExplorer(stride=2, pad=1)")])
+    NotebookClient(nb, kernel_name="python3", store_widget_state=False,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    html, _ = HTMLExporter().from_notebook_node(nb)
+    assert "cnnw-static" in html and "padded input (7x8)" in html
+    assert "children=" not in html

@@ -19,6 +19,9 @@ HERE = Path(__file__).resolve().parent
 LESSONS = HERE.parents[1] / "lessons"
 A1, A3 = "a1_conv_forward", "a3_pooling"
 NOTEBOOK = {A1: "conv_forward", A3: "pooling"}
+WRITTEN = {A1: "q_floor_case", A3: "q_mask_overcounts"}   # each lesson's written answer cell
+ANSWER = "Row 7 is never read; its gradient is exactly zero, which is right; pad = 1 reaches it."
+CELL_ONLY_FLAGS = {"tampered", "not-rechecked"}           # flags of one graded cell, not of its notebook
 STUB = "    # YOUR CODE HERE\n    raise NotImplementedError()"
 
 # --- the student's code: function bodies that replace the stub lines ------------------------------
@@ -220,14 +223,30 @@ def cells(a1_score, flags=(), grade_id="test_conv_forward_naive"):
     return {grade_id: [a1_score, sorted(flags)]}
 
 
+def answered(nb, assignment):
+    """The notebook with its written answer filled in."""
+    cell_of(nb, WRITTEN[assignment]).source = ANSWER
+    return nb
+
+
+def with_written(assignment, grades, answer=False):
+    """``grades`` and the written answer's expected row: waiting for manual grading (score None)
+    when answered, 0 when left blank; it carries the notebook's flags."""
+    notebook_flags = set.intersection(*(set(flags) - CELL_ONLY_FLAGS for _, flags in grades.values()))
+    if answer:
+        return dict(grades, **{WRITTEN[assignment]: [None, sorted(notebook_flags | {"needs-manual-grading"})]})
+    return dict(grades, **{WRITTEN[assignment]: [0, sorted(notebook_flags)]})
+
+
 POOL_IDS = ("test_max_pool_forward_naive", "test_max_pool_backward_naive",
             "test_avg_pool_forward_naive", "test_avg_pool_backward_naive")
 
 # student -> {assignment: (notebook contents or raw text, file name or None, {grade_id: [score, flags]})}
 SAMPLES = {
     "alice_correct": {
-        A1: (a1(CONV_RIGHT), None, cells(6)),
-        A3: (fill(lesson(A3), POOL_RIGHT), None, {g: [p, []] for g, p in zip(POOL_IDS, (4, 8, 4, 6))}),
+        A1: (answered(a1(CONV_RIGHT), A1), None, with_written(A1, cells(6), answer=True)),
+        A3: (answered(fill(lesson(A3), POOL_RIGHT), A3), None,
+             with_written(A3, {g: [p, []] for g, p in zip(POOL_IDS, (4, 8, 4, 6))}, answer=True)),
     },
     "bob_mistakes": {
         A1: (a1(CONV_NO_STRIDE), None, cells(2.4)),      # right only where stride is 1
@@ -280,7 +299,8 @@ def write(folder=HERE):
                 path.write_text(content)
             else:
                 nbformat.write(content, str(path))
-            expected.setdefault(student, {})[assignment] = grades
+            expected.setdefault(student, {})[assignment] = grades if WRITTEN[assignment] in grades \
+                else with_written(assignment, grades)
     (folder / "expected.json").write_text(json.dumps(expected, indent=1, sort_keys=True) + "\n")
     return expected
 

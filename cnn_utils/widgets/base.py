@@ -10,6 +10,7 @@ of raised.
 """
 
 import itertools
+import re
 from html import escape
 
 import ipywidgets as w
@@ -17,6 +18,12 @@ import ipywidgets as w
 from cnn_utils.widgets.render import STYLE
 
 _ids = itertools.count()
+_EVENTS = re.compile(r' on(click|keydown)="[^"]*"')
+
+
+def _without_scripts(html):
+    """The grids without their click handlers: a static copy has no widget to talk to."""
+    return _EVENTS.sub("", html)
 
 
 class Explorer(w.VBox):
@@ -126,6 +133,26 @@ class Explorer(w.VBox):
         self._note.value = f'<div style="font:13px sans-serif">{escape(self.note_text)}</div>'
         self._grids.value = STYLE + grids if grids else ""
         self.grids_html = grids
+
+    def _repr_mimebundle_(self, **kwargs):
+        """The live widget where widgets render (JupyterLab, Notebook 7, Voila), and beside it a
+        static picture of the current state (formula, note and grids as HTML; formula and note as
+        text) for nbconvert, nbgrader's feedback pages, GitHub and PDF, instead of the repr of the
+        widget's children."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        bundle["text/html"] = self.static_html()
+        bundle["text/plain"] = f"{type(self).__name__}\n{self.formula_text}\n{self.note_text}".rstrip()
+        return bundle
+
+    def static_html(self):
+        """The current state as one self-contained HTML block (no script; cells not clickable)."""
+        settings = ", ".join(f"{name}={control.value}" for name, control in self.controls.items())
+        colour = "#b00020" if self.error else "#000"
+        return (f'<div class="cnnw-static"><div style="font:12px sans-serif;color:#555">'
+                f"{escape(type(self).__name__)}: {escape(settings)}</div>"
+                f'<pre style="margin:4px 0;color:{colour};white-space:pre-wrap">{escape(self.formula_text)}</pre>'
+                f'<div style="font:13px sans-serif">{escape(self.note_text)}</div>'
+                f"{STYLE + _without_scripts(self.grids_html) if self.grids_html else ''}</div>")
 
     def draw(self):
         raise NotImplementedError
