@@ -132,6 +132,40 @@ def test_histograms_and_gradebook_match_the_csv(batch):
     assert "h_monkeypatch_numpy" in stdout and "grades.csv" in stdout
 
 
+def test_a_written_answer_walks_through_manual_grading_into_the_exported_grade(batch, tmp_path):
+    """alice answered a1's written question: the grader leaves it to the formgrader; grading it by
+    hand through nbgrader's API (what the formgrader calls) puts it into her total and the export."""
+    from nbgrader.api import Gradebook
+
+    out, rows, _, _, _ = batch
+    db = tmp_path / "gradebook.db"
+    shutil.copy(out / "gradebook.db", db)
+    url = f"sqlite:///{db}"
+    with Gradebook(url, course_id="cnn-backprop") as gb:
+        submission = gb.find_submission("a1_conv_forward", "alice_correct")
+        assert submission.needs_manual_grade and submission.score == 6
+        grade = gb.find_grade("q_floor_case", "conv_forward", "a1_conv_forward", "alice_correct")
+        assert grade.needs_manual_grade and grade.auto_score is None and grade.max_score == 2
+        grade.manual_score = 1.5                      # what the formgrader's score box sets
+        grade.needs_manual_grade = False
+        comment = gb.find_comment("q_floor_case", "conv_forward", "a1_conv_forward", "alice_correct")
+        comment.manual_comment = "Right row and reason; the padding that reaches it is missing."
+        gb.db.commit()
+    with Gradebook(url, course_id="cnn-backprop") as gb:
+        submission = gb.find_submission("a1_conv_forward", "alice_correct")
+        assert not submission.needs_manual_grade and submission.score == 7.5 and submission.max_score == 8
+    shutil.copy(ROOT / "nbgrader_config.py", tmp_path)
+    result = subprocess.run([sys.executable, "-m", "nbgrader", "export", "--db", url, "--to", "export.csv"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                            env=dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}"))
+    assert result.returncode == 0, result.stderr
+    exported = {(r["assignment"], r["student_id"]): r for r in read_csv(tmp_path / "export.csv")}
+    alice = exported["a1_conv_forward", "alice_correct"]
+    assert float(alice["score"]) == 7.5 and float(alice["max_score"]) == 8
+    bob = exported["a1_conv_forward", "bob_mistakes"]   # left the question blank: 0, nothing to grade
+    assert float(bob["score"]) == 2.4 and float(bob["max_score"]) == 8
+
+
 def test_jobs_1_and_jobs_2_give_identical_rows(batch, tmp_path):
     _, rows, _, _, _ = batch
     subset = tmp_path / "submitted"
@@ -224,8 +258,9 @@ def test_cells_to_run_are_the_code_cells_but_the_tests():
 
 def test_graded_cells_read_the_grade_calls():
     cells = graded_cells(ROOT / "solutions" / "a1_conv_forward" / "conv_forward.ipynb")
-    assert [(c.grade_id, c.points, c.name, c.function) for c in cells] == \
-        [("test_conv_forward_naive", 6.0, "conv_forward_naive", "conv_forward_naive")]
+    assert [(c.grade_id, c.points, c.name, c.function, c.manual) for c in cells] == \
+        [("test_conv_forward_naive", 6.0, "conv_forward_naive", "conv_forward_naive", False),
+         ("q_floor_case", 2.0, None, None, True)]
 
 
 def test_replay_scores_what_the_student_process_returned():
@@ -553,4 +588,5 @@ def test_grading_refuses_without_a_sandbox_unless_told(tmp_path):
     assert unsafe.returncode == 0, unsafe.stderr
     assert "WITHOUT a sandbox" in unsafe.stderr
     rows = read_csv(tmp_path / "unsafe" / "grades.csv")
-    assert [(r["score"], r["flags"]) for r in rows] == [("6", "unsandboxed")]
+    assert [(r["score"], r["flags"]) for r in rows] == [("6", "unsandboxed"),
+                                                        ("", "needs-manual-grading;unsandboxed")]
