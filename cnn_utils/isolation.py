@@ -3,9 +3,9 @@
 While a graded function runs, the notebook's names of earlier assignments'
 functions point at the reference (a bug is charged once, in its own
 assignment), and where the method is the lesson the loop versions point at a
-stand-in that raises ``MethodNotAllowed``. The hidden tests (through
-``cnn_utils.grading``) and the re-check's student process use this module; it
-imports no reference code, so the re-check can hold it.
+stand-in that raises ``MethodNotAllowed``. The hidden tests and the re-check's
+student process use this module; it imports no instructor code, so the
+re-check (and the student bundle) can hold it.
 """
 
 import contextlib

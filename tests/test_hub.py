@@ -209,7 +209,7 @@ def filled(lesson, mistake):
         meta = cell.get("metadata", {}).get("nbgrader", {})
         if meta.get("solution"):
             source = answers[meta["grade_id"]]
-            if mistake:
+            if mistake and cell["cell_type"] == "code":
                 assert STRIDE_LINE in source, "the solution changed: pick another typical mistake"
                 source = source.replace(STRIDE_LINE, "top, left = i, j")
             cell["source"] = source
@@ -262,8 +262,10 @@ def test_release_fetch_submit_collect_grade_feedback(hub):
         formgrader(hub_, tokens, "POST", f"/submission/{ASSIGNMENT}/{student}/autograde")
     submissions = {s["student"]: s for s in formgrader(hub_, tokens, "GET", f"/submissions/{ASSIGNMENT}")}
     correct, wrong = submissions[CORRECT], submissions[MISTAKE]
-    assert correct["score"] == correct["max_score"] > 0, correct
-    assert 0 <= wrong["score"] < wrong["max_score"], wrong
+    assert correct["code_score"] == correct["max_code_score"] > 0, correct
+    assert 0 <= wrong["code_score"] < wrong["max_code_score"], wrong
+    for submission in (correct, wrong):   # the written answer waits for the instructor, uncounted
+        assert submission["needs_manual_grade"] and submission["score"] == submission["code_score"], submission
     formgrader(hub_, tokens, "POST", f"/assignment/{ASSIGNMENT}/generate_feedback")
     formgrader(hub_, tokens, "POST", f"/assignment/{ASSIGNMENT}/release_feedback")
 
