@@ -503,20 +503,20 @@ def _pool_forward_stride_ignored(inp):
     return {"out": _with_and_cropped(_pool_forward(function, inp["x"], ph, pw, 1), right)}
 
 
-@_model("pool_dims_swapped", "max_pool_forward", "avg_pool_forward")
-def _pool_forward_swapped(inp):
-    ph, pw, stride = _pool_sizes(inp)
-    if ph == pw:
-        return {}
-    return {"out": [_pool_forward(_pool_forward_family(inp["family"]), inp["x"], pw, ph, stride)]}
+def _pool_forward_window(window):
+    """A forward model whose window is ``window(ph, pw)`` instead of (ph, pw); none for square ones."""
+    def model(inp):
+        ph, pw, stride = _pool_sizes(inp)
+        if ph == pw:
+            return {}
+        function = _pool_forward_family(inp["family"])
+        return {"out": [_pool_forward(function, inp["x"], *window(ph, pw), stride)]}
+    return model
 
 
-@_model("pool_width_ignored", "max_pool_forward", "avg_pool_forward")
-def _pool_forward_width_ignored(inp):
-    ph, pw, stride = _pool_sizes(inp)
-    if ph == pw:
-        return {}
-    return {"out": [_pool_forward(_pool_forward_family(inp["family"]), inp["x"], ph, ph, stride)]}
+_POOL_FORWARDS = ("max_pool_forward", "avg_pool_forward")
+_model("pool_dims_swapped", *_POOL_FORWARDS)(_pool_forward_window(lambda ph, pw: (pw, ph)))
+_model("pool_width_ignored", *_POOL_FORWARDS)(_pool_forward_window(lambda ph, pw: (ph, ph)))
 
 
 @_model("pool_width_ignored", "max_pool_backward", "avg_pool_backward")

@@ -7,7 +7,7 @@ mistake; VARIANTS has other ways of making some of them, in other functions too.
 import numpy as np
 
 from student_impls import coursera
-from student_impls.conv import conv_forward_strided, conv_setup
+from student_impls.conv import conv_forward_loops, conv_forward_strided, conv_setup
 from student_impls.cols import _conv_backward_with, im2col_index_arrays, out_size
 from student_impls.pool import avg_pool_forward_vectorized, pool_setup
 from student_impls.transpose import conv_transpose_backward_taps, conv_transpose_forward_taps
@@ -258,18 +258,8 @@ def conv_transpose_forward_no_output_padding(x, w, b, conv_param):
 
 
 def forward_sample_zero(x, w, b, conv_param):
-    """Loops over the batch that read x_pad[0] for every n."""
-    N, C = x.shape[:2]
-    F, _, HH, WW = w.shape
-    stride, pad, dil, H_out, W_out, x_pad = conv_setup(x, w, conv_param)
-    out = np.zeros((N, F, H_out, W_out), dtype=x.dtype)
-    for n in range(N):
-        for f in range(F):
-            for i in range(H_out):
-                for j in range(W_out):
-                    window = x_pad[0, :, i * stride:i * stride + dil * (HH - 1) + 1:dil,
-                                   j * stride:j * stride + dil * (WW - 1) + 1:dil]
-                    out[n, f, i, j] = np.sum(window * w[f]) + b[f]
+    """The loops reading x_pad[0] where x_pad[n] belongs: every image gets image 0's output."""
+    out, _ = conv_forward_loops(np.repeat(x[:1], len(x), axis=0), w, b, conv_param)
     return out, (x, w, b, conv_param)
 
 
@@ -289,17 +279,7 @@ def forward_always_float64(x, w, b, conv_param):
 
 def max_pool_backward_split(dout, cache):
     """Each window's gradient shared equally by its tied maxima (cs231n's reshape pooling)."""
-    x, pool_param = cache[:2]
-    ph, pw, stride, H_out, W_out = pool_setup(x, pool_param)
-    dx = np.zeros(x.shape)
-    for i in range(H_out):
-        for j in range(W_out):
-            window = x[:, :, i * stride:i * stride + ph, j * stride:j * stride + pw]
-            mask = window == window.max(axis=(2, 3), keepdims=True)
-            share = mask / mask.sum(axis=(2, 3), keepdims=True)
-            dx[:, :, i * stride:i * stride + ph, j * stride:j * stride + pw] += \
-                share * dout[:, :, i, j][:, :, None, None]
-    return dx
+    return _max_pool_backward_ties(dout, cache, lambda mask: mask / mask.sum(axis=(2, 3), keepdims=True))
 
 
 def max_pool_forward_square(x, pool_param):
@@ -362,16 +342,23 @@ def backward_assign_vectorized(dout, cache):
     return dx_pad[:, :, pad:pad + H, pad:pad + W], dw, dout.sum(axis=(0, 2, 3))
 
 
-def max_pool_backward_mask_vectorized(dout, cache):
-    x, pool_param = cache
+def _max_pool_backward_ties(dout, cache, share):
+    """Vectorised over the batch: each window's gradient goes to its tied maxima, weighted by
+    ``share(mask)``."""
+    x, pool_param = cache[:2]
     ph, pw, stride, H_out, W_out = pool_setup(x, pool_param)
     dx = np.zeros(x.shape)
     for i in range(H_out):
         for j in range(W_out):
             window = x[:, :, i * stride:i * stride + ph, j * stride:j * stride + pw]
             mask = window == window.max(axis=(2, 3), keepdims=True)
-            dx[:, :, i * stride:i * stride + ph, j * stride:j * stride + pw] += mask * dout[:, :, i:i + 1, j:j + 1]
+            dx[:, :, i * stride:i * stride + ph, j * stride:j * stride + pw] += \
+                share(mask) * dout[:, :, i:i + 1, j:j + 1]
     return dx
+
+
+def max_pool_backward_mask_vectorized(dout, cache):
+    return _max_pool_backward_ties(dout, cache, lambda mask: mask)
 
 
 def max_pool_backward_assign_entry(dout, cache):
