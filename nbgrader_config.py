@@ -26,3 +26,6 @@ c.CourseDirectory.release_directory = "lessons"
 c.Execute.timeout = 300
 # A student who deletes a graded cell does not delete its test: autograde puts it back.
 c.OverwriteCells.add_missing_cells = True
+# Validate runs every cell, not only the grade cells: the hidden tests are stripped from a
+# student's copy, so without this an untouched stub "passes all the tests".
+c.Validator.validate_all = True
