@@ -57,3 +57,23 @@ def test_photo_has_its_source_and_licence_beside_it():
     readme = (Path(__file__).resolve().parents[1] / "cnn_utils" / "datasets" / "README.md").read_text()
     section = readme[readme.index("# photo_hopper.npz"):]
     assert "public domain" in section and "17 U.S.C. 105" in section and "grace_hopper.jpg" in section
+
+
+def test_every_shipped_data_file_is_package_data_of_the_course_and_the_student_bundle():
+    import fnmatch
+    import sys
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root / "deploy"))
+    try:
+        from make_student_bundle import pyproject_text
+    finally:
+        sys.path.remove(str(root / "deploy"))
+    shipped = [p.name for p in (root / "cnn_utils" / "datasets").iterdir() if p.suffix in (".npz", ".md")]
+    assert {"photo_hopper.npz", "digits_8x8.npz", "README.md"} <= set(shipped)
+    for name, text in [("pyproject.toml", (root / "pyproject.toml").read_text()),
+                       ("student bundle", pyproject_text())]:
+        patterns = tomllib.loads(text)["tool"]["setuptools"]["package-data"]["cnn_utils.datasets"]
+        missing = [f for f in shipped if not any(fnmatch.fnmatch(f, p) for p in patterns)]
+        assert not missing, f"{name} does not ship {missing}"

@@ -317,13 +317,14 @@ def test_lesson_runs_to_its_first_not_implemented_error(notebook, tmp_path):
 
 
 def _partial_fills():
-    """(notebook, filled grade_ids): each solution cell alone, then all of them but the first."""
+    """(notebook, filled grade_ids): each solution cell alone, then all of them but the first (earlier
+    work not pasted) and all but the last (nearly done); markdown answers are no code, never filled."""
     cases = []
     for notebook in NOTEBOOKS:
         ids = [nbgrader_meta(c)["grade_id"] for c in solution_cells(read(SOLUTIONS / notebook))]
         cases += [(notebook, (grade_id,)) for grade_id in ids]
         if len(ids) > 2:
-            cases.append((notebook, tuple(ids[1:])))
+            cases += [(notebook, tuple(ids[1:])), (notebook, tuple(ids[:-1]))]
     return cases
 
 

@@ -341,31 +341,103 @@ def test_widgets_never_use_the_reference():
 # --- the static picture beside the live widget -----------------------------------------------
 
 EXPLORERS = ("ConvExplorer", "BackwardExplorer", "PoolExplorer", "Im2colExplorer")
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def picture_of(bundle):
+    """The PNG of a display bundle as an RGB array."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    png = base64.b64decode(bundle["image/png"])
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
 
 
 @pytest.mark.parametrize("name", EXPLORERS)
-def test_display_data_holds_the_live_widget_and_a_static_picture(views, name):
+def test_display_data_holds_the_live_widget_and_a_png_of_its_state(views, name):
+    require("PIL", "the static picture is drawn with Pillow (a matplotlib dependency)")
     explorer = getattr(views, name)()
-    bundle = explorer._repr_mimebundle_()
-    assert "application/vnd.jupyter.widget-view+json" in bundle   # JupyterLab and Voila: the widget
-    html, text = bundle["text/html"], bundle["text/plain"]
-    assert "<table" in html and "cnnw-grid" in html and "onclick" not in html and "data-cell" in html
-    assert "children=" not in text and text.startswith(name) and "H_out" in text
-    before = html
+    bundle, metadata = explorer._repr_mimebundle_()
+    assert WIDGET_VIEW in bundle                 # JupyterLab and Voila: the live widget
+    assert "text/html" not in bundle             # else nbconvert would prefer it to the PNG
+    pixels = picture_of(bundle)
+    size = metadata["image/png"]
+    assert pixels.shape == (2 * size["height"], 2 * size["width"], 3)  # drawn 2x, shown at CSS size
+    text = bundle["text/plain"]
+    assert "children=" not in text and text.startswith(f"{name}(height=") and "H_out" in text
+    assert repr(explorer) == text.splitlines()[0]
+
     explorer.set(stride=2)
-    after = explorer._repr_mimebundle_()["text/html"]
-    assert after != before and "stride=2" in after
+    after, _ = explorer._repr_mimebundle_()
+    assert "stride=2" in after["text/plain"]
+    moved = picture_of(after)
+    assert moved.shape != pixels.shape or not np.array_equal(moved, pixels)
 
 
-def test_nbconvert_shows_the_static_picture_where_no_widget_state_is_saved(views, tmp_path):
+def test_the_png_changes_with_a_slider_and_not_without(views):
+    require("PIL", "the static picture is drawn with Pillow (a matplotlib dependency)")
+    explorer = views.ConvExplorer()
+    first, again = explorer._repr_mimebundle_()[0], explorer._repr_mimebundle_()[0]
+    assert first["image/png"] == again["image/png"]     # deterministic: same state, same bytes
+    explorer.controls["out_col"].value = 1               # one slider: the window moves right
+    moved = explorer._repr_mimebundle_()[0]
+    assert moved["image/png"] != first["image/png"]
+
+
+def near(pixels, hex_colour, tolerance=12):
+    """Pixels within ``tolerance`` (per channel) of ``hex_colour``."""
+    rgb = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)])
+    return int((np.abs(pixels.astype(int) - rgb).max(axis=2) <= tolerance).sum())
+
+
+def test_the_png_paints_the_grid_colours_of_the_style_sheet(views):
+    require("PIL", "the static picture is drawn with Pillow (a matplotlib dependency)")
+    pixels = picture_of(views.ConvExplorer(stride=2, pad=1)._repr_mimebundle_()[0])
+    # window taps (yellow), taps on padding (teal), the selected output (purple), padding (grey)
+    for colour in ("#fde725", "#21918c", "#440154", "#e8e8e8"):
+        assert near(pixels, colour) > 200, colour
+    pixels_no_pad = picture_of(views.ConvExplorer()._repr_mimebundle_()[0])
+    assert near(pixels_no_pad, "#21918c") < near(pixels, "#21918c") / 10   # no padding, no teal taps
+
+
+def test_invalid_setting_is_pictured_as_its_message(views):
+    require("PIL", "the static picture is drawn with Pillow (a matplotlib dependency)")
+    explorer = views.ConvExplorer(height=3, kernel_height=5)
+    bundle, metadata = explorer._repr_mimebundle_()
+    assert "kernel height 5 is larger than the padded input height 3" in bundle["text/plain"]
+    assert near(picture_of(bundle), "#b00020", tolerance=40) > 50      # the message, in red
+    assert metadata["image/png"]["height"] < 80                         # and no grids
+
+
+def test_without_pillow_the_static_picture_is_html(views, monkeypatch):
+    monkeypatch.setitem(sys.modules, "cnn_utils.widgets.picture", None)   # import fails as without Pillow
+    bundle, metadata = views.PoolExplorer()._repr_mimebundle_()
+    assert WIDGET_VIEW in bundle and "image/png" not in bundle and metadata == {}
+    html = bundle["text/html"]
+    assert "<table" in html and "cnnw-grid" in html and "onclick" not in html and "ties='first'" in html
+
+
+def test_nbconvert_html_and_latex_show_the_png(views, tmp_path):
+    """Executed without saved widget state (as JupyterLab saves by default), the HTML export shows
+    the PNG (not the children's repr), and the LaTeX/PDF export includes it."""
+    require("PIL", "the static picture is drawn with Pillow (a matplotlib dependency)")
     import nbformat
     from nbclient import NotebookClient
-    from nbconvert import HTMLExporter
+    from nbconvert import HTMLExporter, LatexExporter
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
         "from cnn_utils.widgets import ConvExplorer\nConvExplorer(stride=2, pad=1)")])
     NotebookClient(nb, kernel_name="python3", store_widget_state=False,
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
+    (output,) = nb.cells[0].outputs
+    assert WIDGET_VIEW in output.data and "image/png" in output.data
     html, _ = HTMLExporter().from_notebook_node(nb)
-    assert "cnnw-static" in html and "padded input (7x8)" in html
-    assert "children=" not in html
+    images = re.findall(r'<img [^>]*src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
+    assert images == [output.data["image/png"]]
+    assert "children=(" not in html and "ConvExplorer(height=5, width=6" in output.data["text/plain"]
+    tex, resources = LatexExporter().from_notebook_node(nb)
+    (name,) = [n for n in resources["outputs"] if n.endswith(".png")]
+    assert name in tex and "children=(" not in tex

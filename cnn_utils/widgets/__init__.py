@@ -1,8 +1,10 @@
 """Interactive explorers of convolution and pooling (ipywidgets 8, JupyterLab, Voila).
 
 They compute index maps only (which cells a window covers, where a gradient goes),
-never numeric convolution or backprop. ``cnn_utils.widgets.indexmaps`` needs only
-numpy; ipywidgets is imported when an explorer is first asked for:
+never numeric convolution or backprop. Displayed, an explorer also carries a PNG of its
+state (``picture.py``, with Pillow) for nbconvert, GitHub and PDF.
+``cnn_utils.widgets.indexmaps`` needs only numpy; ipywidgets is imported when an explorer
+is first asked for:
 
     from cnn_utils.widgets import ConvExplorer
     ConvExplorer(stride=2, pad=1)

@@ -6,9 +6,11 @@ names its selectable grids in ``SELECTIONS`` (token prefix -> (row control, col 
 and implements ``draw()``, which reads ``self.value(name)``, sets the rendered state
 attributes, and returns (formula text, note text, grids HTML). A ``ValueError`` from
 ``draw()`` (an invalid geometry, from cnn_utils.shapes) is shown in the widget instead
-of raised.
+of raised. Displayed, an explorer also carries a static picture of its state (a PNG that
+cnn_utils.widgets.picture draws from ``static_html()``) for wherever no widget runs.
 """
 
+import base64
 import itertools
 import re
 from html import escape
@@ -134,24 +136,44 @@ class Explorer(w.VBox):
         self._grids.value = STYLE + grids if grids else ""
         self.grids_html = grids
 
+    def __repr__(self):
+        """The explorer and its settings, e.g. ``ConvExplorer(height=5, ..., stride=2)``, not its children."""
+        controls = getattr(self, "controls", {})  # not yet there while __init__ builds them
+        settings = ", ".join(f"{name}={control.value!r}" for name, control in controls.items())
+        return f"{type(self).__name__}({settings})"
+
     def _repr_mimebundle_(self, **kwargs):
         """The live widget where widgets render (JupyterLab, Notebook 7, Voila), and beside it a
-        static picture of the current state (formula, note and grids as HTML; formula and note as
-        text) for nbconvert, nbgrader's feedback pages, GitHub and PDF, instead of the repr of the
-        widget's children."""
+        static picture of the current state for nbconvert, nbgrader's feedback pages, GitHub and
+        PDF: a PNG of ``static_html()`` (shown at its CSS size), or that HTML itself where Pillow
+        is missing; and as text the settings, formula and note, not the repr of the children.
+
+        Returns (data, metadata), as IPython's display formatter accepts."""
         bundle = super()._repr_mimebundle_(**kwargs)
-        bundle["text/html"] = self.static_html()
-        bundle["text/plain"] = f"{type(self).__name__}\n{self.formula_text}\n{self.note_text}".rstrip()
-        return bundle
+        bundle["text/plain"] = f"{self!r}\n{self.formula_text}\n{self.note_text}".rstrip()
+        try:
+            png, (width, height) = self.png()
+        except ImportError:  # no Pillow: the HTML picture (nbconvert, GitHub; not PDF)
+            bundle["text/html"] = self.static_html()
+            return bundle, {}
+        bundle["image/png"] = base64.b64encode(png).decode("ascii")
+        return bundle, {"image/png": {"width": width, "height": height}}
+
+    def png(self, scale=None):
+        """The current state as PNG bytes and its (width, height) in CSS px, drawn from
+        ``static_html()`` by cnn_utils.widgets.picture (needs Pillow); ``scale`` pixels per CSS px,
+        by default 2, or 1 for the largest grids."""
+        from cnn_utils.widgets.picture import png_of_html
+
+        return png_of_html(self.static_html(), scale)
 
     def static_html(self):
         """The current state as one self-contained HTML block (no script; cells not clickable)."""
-        settings = ", ".join(f"{name}={control.value}" for name, control in self.controls.items())
         colour = "#b00020" if self.error else "#000"
         return (f'<div class="cnnw-static"><div style="font:12px sans-serif;color:#555">'
-                f"{escape(type(self).__name__)}: {escape(settings)}</div>"
+                f"{escape(repr(self))}</div>"
                 f'<pre style="margin:4px 0;color:{colour};white-space:pre-wrap">{escape(self.formula_text)}</pre>'
-                f'<div style="font:13px sans-serif">{escape(self.note_text)}</div>'
+                f'<div style="font:13px sans-serif;white-space:pre-line">{escape(self.note_text)}</div>'
                 f"{STYLE + _without_scripts(self.grids_html) if self.grids_html else ''}</div>")
 
     def draw(self):
