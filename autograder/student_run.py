@@ -175,7 +175,6 @@ def main(job_dir, result_fd):
     # earlier assignments' reference functions (the only reference code this copy holds), taken
     # before the import hook goes in
     prior = {name: getattr(importlib.import_module(module), name) for name, module in job["prior"].items()}
-    importlib.import_module("cnn_utils.isolation")
     sys.meta_path.insert(0, Refuse())
     import numpy as np  # noqa: F401 - before student code: unpickling the arguments needs it
 

@@ -151,17 +151,22 @@ def run_case(spec, function, case):
     result = CaseResult()
     for name in spec.compared:
         value, message = _output(spec, values, name)
-        if message is None:
-            array, message = compare.snapshot(value)
-            if array is not None:
-                result.outputs[name] = array
-                message = compare.difference(array, case.expected[name])
-                wanted = case.expected[name].dtype
-                if message is None and spec.keeps_dtype and array.dtype != wanted:
-                    message = f"has dtype {array.dtype} for {wanted} inputs (the values are right)"
-                    result.dtype_only.add(name)
-        result.checks[name] = message
+        result.checks[name] = message or _check_output(spec, result, name, value, case.expected[name])
     return result
+
+
+def _check_output(spec, result, name, value, expected):
+    """What is wrong with the returned ``value`` of output ``name`` (None: nothing); keeps its copy
+    in ``result.outputs``, and notes an output whose values are right in the wrong dtype."""
+    array, message = compare.snapshot(value)
+    if array is None:
+        return message
+    result.outputs[name] = array
+    message = compare.difference(array, expected)
+    if message is None and spec.keeps_dtype and array.dtype != expected.dtype:
+        result.dtype_only.add(name)
+        return f"has dtype {array.dtype} for {expected.dtype} inputs (the values are right)"
+    return message
 
 
 def _output(spec, values, name):
