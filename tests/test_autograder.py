@@ -543,6 +543,28 @@ def test_an_a1_bug_costs_points_in_a1_only_and_the_flipped_method_is_graded(tmp_
     assert "conv_backward_naive is switched off while conv_backward_flipped is graded" in feedback
 
 
+BORROWED_NETWORK = ("import importlib\n"
+                    "ThreeLayerConvNet = importlib.import_module('cnn_utils.refer' + 'ence.cnn').ThreeLayerConvNet\n")
+
+
+def test_a_later_assignment_cannot_borrow_its_own_reference_from_the_earlier_ones(tmp_path):
+    """Attack on the per-assignment re-check library: a5's re-check holds a4's reference modules,
+    so gwen (a hidden import the source check cannot read) takes a5's network from the reference.
+    The kernel's run gives her full marks; the re-check has no cnn_utils.reference.cnn, so the
+    cell scores 0, flagged; her honest sandwich functions keep theirs."""
+    submitted = tmp_path / "submitted"
+    name, nb = _solved("a5_small_cnn", {"ThreeLayerConvNet": BORROWED_NETWORK})
+    (submitted / "gwen" / "a5_small_cnn").mkdir(parents=True)
+    nbformat.write(nb, str(submitted / "gwen" / "a5_small_cnn" / name))
+    grade_cli(submitted, tmp_path / "out", jobs=1)
+    rows = {r["grade_id"]: r for r in read_csv(tmp_path / "out" / "grades.csv")}
+    stolen = rows["test_ThreeLayerConvNet"]
+    assert float(stolen["score"]) == 0, stolen
+    assert {"tampered", "forbidden-import"} <= set(stolen["flags"].split(";")), stolen
+    for grade_id in ("test_conv_relu_pool_forward", "test_conv_relu_pool_backward"):
+        assert rows[grade_id]["score"] == rows[grade_id]["max_score"], rows[grade_id]
+
+
 # --- a worker that dies, a machine without a sandbox ---------------------------------------------
 
 class _FakeWorker:
