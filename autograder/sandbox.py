@@ -163,11 +163,11 @@ def wrap(argv, limits, lib, binds=(), writable=(), uid=None):
         command += ["--setenv", name, value]
     command += _system_mounts()
     roots = _python_roots()
-    mounts = [("--ro-bind", root, root) for root in roots]
+    # the private /tmp first: a Python (a checkout's venv) that lies under /tmp is bound on top of it
+    mounts = [("--perms", "1777", "--size", str(limits.scratch_mb * 2**20), "--tmpfs", "/tmp")]
+    mounts += [("--ro-bind", root, root) for root in roots]
     mounts += [("--tmpfs", folder) for folder in _masks(roots)]
-    mounts += [("--proc", "/proc"), ("--dev", "/dev"),
-               ("--perms", "1777", "--size", str(limits.scratch_mb * 2**20), "--tmpfs", "/tmp"),
-               ("--ro-bind", str(lib), LIB)]
+    mounts += [("--proc", "/proc"), ("--dev", "/dev"), ("--ro-bind", str(lib), LIB)]
     mounts += [("--ro-bind", str(outside), str(target)) for outside, target in binds]
     mounts += [("--bind", str(folder), str(folder)) for folder in writable]
     made = {"/", "/tmp", "/usr", "/proc", "/dev"}
