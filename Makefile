@@ -25,10 +25,8 @@ browser: $(INSTALLED) system  ## the explorers in JupyterLab + headless chromium
 lab: $(INSTALLED)  ## JupyterLab on the lessons
 	$(VENV)/bin/jupyter lab --notebook-dir=lessons
 
-lessons: $(INSTALLED)  ## regenerate lessons/ from solutions/ with nbgrader (never edit lessons/ by hand)
-	rm -rf lessons
-	db=$$(mktemp -d) && trap 'rm -rf "$$db"' EXIT && \
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" nbgrader generate_assignment '*' --force --db="sqlite:///$$db/gradebook.db"
+lessons: $(INSTALLED)  ## record what each test cell grades, regenerate lessons/ with nbgrader (never edit lessons/ by hand)
+	$(PY) -m autograder release
 
 install: $(INSTALLED)
 

@@ -2,7 +2,6 @@
 
 import contextlib
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -12,15 +11,16 @@ from pathlib import Path
 
 import nbformat
 
+from autograder import metadata
+
 ROOT = Path(__file__).resolve().parents[1]
 COURSE_ID = "cnn-backprop"
 CONFIG = "nbgrader_config.py"
-GRADE_CALL = re.compile(r'^\s*grade\("([\w.]+)",\s*(\w+),\s*points=([\d.]+)\)\s*$', re.M)
 
 
 @dataclass(frozen=True)
 class GradedCell:
-    """A graded cell of a release notebook and the grade() call its hidden test makes."""
+    """A graded cell of a release notebook and the grade() call its hidden test makes (its metadata)."""
     grade_id: str
     points: float
     name: str = None        # graded reference name, e.g. 'conv_forward_naive' (None: not a grade() call)
@@ -78,10 +78,17 @@ def generate(course, assignment="*", db=None):
 
 
 def release(root=ROOT):
-    """Regenerate ``root``/lessons from ``root``/solutions, as `make lessons` does (temporary gradebook)."""
+    """Record each test cell's grade() call in its metadata, then regenerate ``root``/lessons from
+    ``root``/solutions, as `make lessons` does (temporary gradebook). Returns
+    {notebook path: grade_ids whose metadata was written}."""
+    written = {}
+    for path in sorted((Path(root) / "solutions").glob("*/*.ipynb")):
+        if changed := metadata.record(path):
+            written[path] = changed
     shutil.rmtree(Path(root) / "lessons", ignore_errors=True)
     with tempfile.TemporaryDirectory() as db:
         generate(root, db=f"sqlite:///{db}/gradebook.db")
+    return written
 
 
 def make_template(folder, names, db=None):
@@ -124,9 +131,8 @@ def graded_cells(source_notebook):
     cells = []
     for cell in read_notebook(source_notebook).cells:
         meta = nbgrader_meta(cell)
-        if cell.cell_type == "code" and meta.get("grade"):
-            call = GRADE_CALL.search(cell.source)
-            name, function = (call.group(1), call.group(2)) if call else (None, None)
+        if metadata.is_test_cell(cell):
+            name, function = metadata.graded(cell, f"{Path(source_notebook).name}, cell {meta.get('grade_id')}")
             cells.append(GradedCell(meta["grade_id"], float(meta.get("points", 0)), name, function))
         elif cell.cell_type == "markdown" and meta.get("grade") and meta.get("solution"):
             cells.append(GradedCell(meta["grade_id"], float(meta.get("points", 0)), manual=True))

@@ -19,6 +19,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from autograder import metadata
+
 pytestmark = pytest.mark.notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,7 +32,6 @@ SOLVER, STUB = "solver", "stub"
 NOTEBOOKS = sorted(p.relative_to(SOLUTIONS).as_posix() for p in SOLUTIONS.glob("*/*.ipynb"))
 HIDDEN_BLOCK = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", re.S)
 SOLUTION_BLOCK = re.compile(r"### BEGIN SOLUTION(.*?)### END SOLUTION", re.S)
-GRADE_CALL = re.compile(r'grade\("([\w.]+)",\s*(\w+),\s*points=([\d.]+)\)')
 DEF = re.compile(r"^\s*def (\w+)\(", re.M)
 REFERENCE_IMPORT = re.compile(r"cnn_utils\.reference|from\s+cnn_utils\s+import\s+.*\breference\b")
 
@@ -237,15 +238,63 @@ def test_graded_names_are_reference_names_with_their_points(notebook):
     assert tests, f"{notebook} has no graded cell"
     for cell in tests:
         meta = nbgrader_meta(cell)
-        calls = GRADE_CALL.findall(cell.source)
-        assert len(calls) == 1, f"{notebook} {meta['grade_id']}: expected one grade(...) call"
-        name, function, points = calls[0]
+        name, function = metadata.graded(cell, f"{notebook} {meta['grade_id']}")
+        assert name and function, f"{notebook} {meta['grade_id']}: expected a grade(...) call"
         assert meta["grade_id"] == "test_" + name.replace(".", "_")
-        assert float(points) == meta["points"], f"{meta['grade_id']}: grade() points differ from the cell's"
         assert reference_function(name), f"{name} is not a public function of cnn_utils.reference"
         solution = solution_ids.get(name.replace(".", "_"), "")
         assert re.search(rf"^\s*(def {function}\(|class {function}\b)", solution, re.M), \
             f"{name}: no solution cell defines {function}"
+
+
+def test_what_each_test_cell_grades_is_recorded_in_its_metadata_and_reaches_the_lesson(notebook, tmp_path):
+    """The grader reads the graded function from cell metadata that `release` records from the
+    grade(...) call; a stale record would re-check the wrong function."""
+    copy = tmp_path / "nb.ipynb"
+    shutil.copy(SOLUTIONS / notebook, copy)
+    assert metadata.record(copy) == [], f"{notebook}: metadata is stale; run `make lessons`"
+    recorded = {nbgrader_meta(c)["grade_id"]: c.metadata[metadata.KEY] for c in grade_cells(read(SOLUTIONS / notebook))}
+    released = {nbgrader_meta(c)["grade_id"]: c.metadata.get(metadata.KEY) for c in grade_cells(read(LESSONS / notebook))}
+    assert recorded and released == recorded
+
+
+@pytest.mark.parametrize("source, expected", [
+    ('grade("conv_forward_naive", conv_forward_naive, points=6)', ("conv_forward_naive", "conv_forward_naive", 6.0)),
+    ("grade('nhwc.conv_forward', student_fn=conv_forward_nhwc, points = 4.5)", ("nhwc.conv_forward", "conv_forward_nhwc", 4.5)),
+    ("from cnn_utils.grading import grade\ngrade(\n    name='a',\n    student_fn=f,\n    points=2,\n    seed=3)", ("a", "f", 2.0)),
+    ("print('no call')", (None, None, None)),
+])
+def test_a_grade_call_is_read_however_it_is_written(source, expected):
+    found = metadata.read_call(source, "cell")
+    assert (found["graded"], found["function"], found["points"]) == expected
+
+
+@pytest.mark.parametrize("source, says", [
+    ("grade(NAME, f, points=2)", "takes a name in quotes"),
+    ("grade('a', 'f', points=2)", "takes a name in quotes"),
+    ("grade('a', f, points=n)", "a number of points"),
+    ("grade('a', f, points=2 * k)", "literal numbers"),
+    ("grade('a', f, points=2)\ngrade('b', g, points=2)", "2 grade(...) calls"),
+    ("grade('a', f)", "does not match grade(name, student_fn, points)"),
+    ("grade('a', f, points=2", "not valid Python"),
+])
+def test_a_test_cell_whose_call_cannot_be_read_stops_the_release_with_its_name(source, says):
+    with pytest.raises(metadata.MetadataError, match="cell test_x") as error:
+        metadata.read_call(source, "nb.ipynb, cell test_x")
+    assert says in str(error.value)
+
+
+def test_the_grader_refuses_a_test_cell_without_metadata(tmp_path):
+    nb = read(SOLUTIONS / NOTEBOOKS[0])
+    for cell in grade_cells(nb):
+        cell.metadata.pop(metadata.KEY, None)
+    nbformat.write(nb, str(tmp_path / "nb.ipynb"))
+    from autograder.course import graded_cells
+
+    with pytest.raises(metadata.MetadataError, match="python -m autograder release"):
+        graded_cells(tmp_path / "nb.ipynb")
+    assert metadata.record(tmp_path / "nb.ipynb")
+    assert [c.function for c in graded_cells(tmp_path / "nb.ipynb") if not c.manual]
 
 
 def test_graded_functions_and_earlier_work_match_the_grading_table(notebook):
@@ -256,7 +305,7 @@ def test_graded_functions_and_earlier_work_match_the_grading_table(notebook):
 
     assignment, _ = split(notebook)
     nb = read(SOLUTIONS / notebook)
-    graded = sorted(GRADE_CALL.findall(c.source)[0][0] for c in grade_cells(nb))
+    graded = sorted(metadata.graded(c, notebook)[0] for c in grade_cells(nb))
     assert graded == sorted(table.ASSIGNMENTS[assignment])
     tested = {name.replace(".", "_") for name in graded}
     earlier = [c for c in solution_cells(nb) if nbgrader_meta(c)["grade_id"] not in tested]

@@ -1,0 +1,102 @@
+"""What each graded cell checks, kept in the cell's metadata.
+
+The grader must know which student function a hidden test grades, to re-check it outside the
+kernel. That is written once, at release, into the source notebook's cell metadata under
+``KEY``: ``{"graded": "conv_forward_naive", "function": "conv_forward_naive", "points": 6}``
+(``graded`` and ``function`` are null for a test cell that makes no ``grade(...)`` call).
+It is read from the call's syntax tree, so quoting, spacing and keywords do not matter, and a
+test cell whose call cannot be read stops the release with the cell named, instead of silently
+losing its re-check. ``generate_assignment`` carries the metadata into ``lessons/``.
+"""
+
+import ast
+import inspect
+from pathlib import Path
+
+import nbformat
+
+from cnn_utils.grading import grade
+
+KEY = "cnn_backprop"
+
+
+class MetadataError(ValueError):
+    """A test cell whose grade(...) call cannot be read."""
+
+
+def _meta(cell):
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def is_test_cell(cell):
+    return cell.cell_type == "code" and bool(_meta(cell).get("grade")) and not _meta(cell).get("solution")
+
+
+class _Name(str):
+    """A bare name in the call (the student's function)."""
+
+
+def _literal(node, where):
+    if isinstance(node, ast.Name):
+        return _Name(node.id)
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        raise MetadataError(f"{where}: grade(...) takes a name, a function and literal numbers; "
+                            f"found {ast.unparse(node)!r}") from None
+
+
+def read_call(source, where):
+    """{"graded", "function", "points"} of the one ``grade(...)`` call in a test cell's source
+    (all None without one); MetadataError names ``where`` when the call cannot be read."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as error:
+        raise MetadataError(f"{where}: the test cell is not valid Python ({error.msg}, line {error.lineno})") from None
+    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)
+             and isinstance(node.func, ast.Name) and node.func.id == "grade"]
+    if not calls:
+        return {"graded": None, "function": None, "points": None}
+    if len(calls) > 1:
+        raise MetadataError(f"{where}: {len(calls)} grade(...) calls; a test cell grades one function")
+    call = calls[0]
+    try:
+        bound = inspect.signature(grade).bind(*[_literal(a, where) for a in call.args],
+                                              **{k.arg: _literal(k.value, where) for k in call.keywords})
+    except TypeError as error:
+        raise MetadataError(f"{where}: {ast.unparse(call)} does not match grade(name, student_fn, points): "
+                            f"{error}") from None
+    name, function, points = (bound.arguments[k] for k in ("name", "student_fn", "points"))
+    if isinstance(name, _Name) or not isinstance(name, str) or not isinstance(function, _Name) \
+            or not isinstance(points, (int, float)):
+        raise MetadataError(f"{where}: grade(...) takes a name in quotes, the student's function by its "
+                            f"name and a number of points; found {ast.unparse(call)}")
+    return {"graded": name, "function": str(function), "points": float(points)}
+
+
+def record(notebook_path):
+    """Write KEY into every test cell of a source notebook whose metadata is missing or stale;
+    returns the grade_ids it changed (the file is rewritten only when there are any)."""
+    nb = nbformat.read(str(notebook_path), as_version=4)
+    changed = []
+    for cell in filter(is_test_cell, nb.cells):
+        grade_id = _meta(cell).get("grade_id")
+        found = read_call(cell.source, f"{Path(notebook_path).name}, cell {grade_id}")
+        if found["points"] is not None and found["points"] != float(_meta(cell).get("points", 0)):
+            raise MetadataError(f"{Path(notebook_path).name}, cell {grade_id}: grade(...) gives "
+                                f"{found['points']:g} points, the cell {_meta(cell).get('points', 0)}")
+        if cell.metadata.get(KEY) != found:
+            cell.metadata[KEY] = found
+            changed.append(grade_id)
+    if changed:
+        nbformat.write(nb, str(notebook_path))
+    return changed
+
+
+def graded(cell, where):
+    """(graded name, student function) recorded in a test cell; MetadataError when absent."""
+    found = cell.get("metadata", {}).get(KEY)
+    if not isinstance(found, dict) or "graded" not in found or "function" not in found:
+        raise MetadataError(f"{where}: the test cell has no '{KEY}' metadata; "
+                            "run `python -m autograder release` to record what it grades")
+    return found["graded"], found["function"]
