@@ -53,7 +53,7 @@ hub-setup: system  ## npm proxy + the hub users' Python env in .hub/ (they canno
 	  echo "npm or /usr/bin/python3 is missing: the hub test skips (and fails under CI=true)"; \
 	else \
 	  test -x $(HUB)/node_modules/.bin/configurable-http-proxy || npm install --prefix $(HUB) --no-audit --no-fund configurable-http-proxy; \
-	  test -x $(HUB)/venv/bin/jupyterhub || { /usr/bin/python3 -m venv $(HUB)/venv && $(HUB)/venv/bin/pip install --quiet "jupyterhub>=5,<6" "jupyterhub-idle-culler>=1.4" "nbgrader==0.9.6" "notebook>=7,<8" "jupyterlab>=4,<5" "ipywidgets>=8,<9" "matplotlib>=3.7" "numpy>=1.24" psutil; }; \
+	  $(HUB)/venv/bin/python -c "import jupyterhub, tqdm" 2>/dev/null || { /usr/bin/python3 -m venv $(HUB)/venv && $(HUB)/venv/bin/pip install --quiet "jupyterhub>=5,<6" "jupyterhub-idle-culler>=1.4" "nbgrader==0.9.6" "notebook>=7,<8" "jupyterlab>=4,<5" "ipywidgets>=8,<9" "matplotlib>=3.7" "numpy>=1.24" "tqdm>=4.66" psutil; }; \
 	fi
 
 student-bundle: $(INSTALLED)  ## dist/student: lessons + cnn_utils without reference/ and grading/

@@ -29,3 +29,19 @@ c.OverwriteCells.add_missing_cells = True
 # Validate runs every cell, not only the grade cells: the hidden tests are stripped from a
 # student's copy, so without this an untouched stub "passes all the tests".
 c.Validator.validate_all = True
+
+# Feedback (`nbgrader generate_feedback`) never shows a hidden test's source.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbgrader.preprocessors.ClearHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
+
+# Late submissions: nbgrader's plugin, applied by `python -m autograder grade` and by
+# `nbgrader autograde` alike. 'zero': a late notebook scores 0; 'none': no penalty.
+c.LateSubmissionPlugin.penalty_method = "zero"
+# Due dates, written into the gradebook by `python -m autograder grade` (nbgrader's format):
+# c.Autograder.due_dates = {"a1_conv_forward": "2027-01-15 17:00:00 Europe/Berlin"}
+
+# The grader's own settings (`python -m autograder grade --help` lists them; its options override).
+c.Autograder.jobs = 2

@@ -1,99 +1,201 @@
 """Command line: ``python -m autograder release`` and ``python -m autograder grade ...``."""
 
 import argparse
+import logging
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from autograder import course, feedback, gradebook, pipeline, report, sandbox
+from traitlets import TraitError
+
+from autograder import course, course_files, feedback, gradebook, pipeline, report, sandbox, settings
 from autograder.sandbox import Limits
+
+log = logging.getLogger("autograder")
+
+GRADE_EXAMPLES = """examples (run in the course folder, the one with nbgrader_config.py):
+  python -m autograder grade a1_conv_forward            grade submitted/*/a1_conv_forward
+  python -m autograder grade all --jobs 2               every assignment, two workers
+  python -m autograder grade a2_conv_backward --student alice --student bob
+  python -m autograder grade all --course ~/cnn-backprop --submitted ~/downloads/submitted
+
+Results go where nbgrader puts its own: the autograded notebooks and timestamps into
+autograded/<student>/<assignment>/, the scores, submission times and late penalties into the
+course's gradebook (CourseDirectory.db_url). Then nbgrader's formgrader, generate_feedback,
+release_feedback and export work as after `nbgrader autograde`. Also written: REPORTS/grades.csv
+(one row per graded cell, with flags), histograms, feedback/<student>.html and logs/.
+
+settings read from nbgrader_config.py (the options above override them):
+"""
+
+
+class GradingError(Exception):
+    """A mistake in the command or the course: reported in one line, exit status 2."""
 
 
 def _release(args):
-    course.release(args.course)
-    print(f"lessons/ regenerated from solutions/ in {args.course}")
+    written = course.release(args.course)
+    for path, grade_ids in written.items():
+        log.info("recorded what %s grades in %s", ", ".join(grade_ids), path)
+    log.info("lessons/ regenerated from solutions/ in %s", args.course)
+
+
+def _course(path):
+    path = Path(path).resolve()
+    if not (path / course.CONFIG).is_file():
+        raise GradingError(f"{path} is not a course folder: it has no {course.CONFIG} "
+                           "(run in the course folder or give --course DIR)")
+    source = course.source_directory(path)
+    if not source.is_dir():
+        raise GradingError(f"{path} has no source folder {source.name}/ with the assignments")
+    return path, source
+
+
+def _submissions(plans, submitted, students):
+    if not submitted.is_dir():
+        raise GradingError(f"no submissions folder {submitted} (nbgrader collect puts submissions "
+                           "in the course's submitted/; give another with --submitted DIR)")
+    found = pipeline.submissions(plans, submitted, students)
+    if not found:
+        who = f" of {', '.join(students)}" if students else ""
+        raise GradingError(f"no submissions{who} of {', '.join(plans)} in {submitted} "
+                           "(expected DIR/<student>/<assignment>/<notebook>.ipynb)")
+    missing = set(students or ()) - {s.student for s in found}
+    if missing:
+        raise GradingError(f"no submission of {', '.join(sorted(missing))} in {submitted}")
+    return found
+
+
+def _limits(options, unsafe):
+    limits = Limits(options.cell_timeout, options.notebook_timeout, options.memory, sandbox=not unsafe)
+    why = sandbox.unavailable() if limits.sandbox else None
+    if why:
+        raise GradingError(f"cannot grade: student code must run in a sandbox, and {why}.\n"
+                           "To grade without one (student code can then read and change what you can), "
+                           "pass --unsafe-no-sandbox: every row of grades.csv is then flagged 'unsandboxed'.")
+    if not limits.sandbox:
+        log.warning("grading WITHOUT a sandbox (--unsafe-no-sandbox): every row is flagged '%s'",
+                    sandbox.UNSAFE_FLAG)
+    return limits
 
 
 def _grade(args):
-    known = course.assignments()
+    home, source = _course(args.course)
+    try:
+        options, config = settings.load(home, {"jobs": args.jobs, "cell_timeout": args.cell_timeout,
+                                               "notebook_timeout": args.notebook_timeout,
+                                               "memory": args.memory})
+    except TraitError as error:
+        raise GradingError(f"{home / course.CONFIG}: {error}") from None
+    known = course.assignments(source)
     names = known if args.assignment == "all" else [args.assignment]
-    unknown = set(names) - set(known)
-    if unknown:
-        sys.exit(f"unknown assignment {sorted(unknown)}; known: {', '.join(known)}")
-    limits = Limits(args.cell_timeout, args.notebook_timeout, args.memory, sandbox=not args.unsafe_no_sandbox)
-    why = sandbox.unavailable() if limits.sandbox else None
-    if why:
-        sys.exit(f"cannot grade: student code must run in a sandbox, and {why}.\n"
-                 "To grade without one (student code can then read and change what you can), pass "
-                 "--unsafe-no-sandbox: every row of grades.csv is then flagged 'unsandboxed'.")
-    if not limits.sandbox:
-        print("WARNING: grading WITHOUT a sandbox (--unsafe-no-sandbox): every row is flagged "
-              f"'{sandbox.UNSAFE_FLAG}'", file=sys.stderr)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    if set(names) - set(known):
+        raise GradingError(f"unknown assignment {args.assignment!r}; known: {', '.join(known)}")
+    limits = _limits(options, args.unsafe_no_sandbox)
+    submitted = Path(args.submitted or home / config.CourseDirectory.get("submitted_directory", "submitted"))
+    reports = Path(args.out or home / options.reports_directory)
+    url = args.db or config.CourseDirectory.get("db_url") or f"sqlite:///{home / 'gradebook.db'}"
     start = time.monotonic()
-    plans = pipeline.plan(names)
-    found = pipeline.submissions(plans, args.submitted)
+    plans = pipeline.plan(names, source)
+    found = _submissions(plans, submitted, args.student)
     graded = sorted({s.assignment for s in found})  # only what was handed in gets a template
-    url = args.db or f"sqlite:///{(out / 'gradebook.db').resolve()}"
-    count, results, workers = 0, [], 0.0
+    log.info("grading %d notebooks of %d students with %d job(s)", len(found),
+             len({s.student for s in found}), options.jobs)
     # in /tmp, not $TMPDIR: the kernels' Unix socket paths must stay under 108 characters
     with tempfile.TemporaryDirectory(prefix="ag-", dir="/tmp") as scratch:
-        if found:
-            template = course.make_template(Path(scratch) / "template", graded)
-            workers = time.monotonic()
-            results = pipeline.grade_all(found, plans, template, limits, scratch, jobs=args.jobs,
-                                         progress=not args.quiet)
-            workers = time.monotonic() - workers
-            if not args.no_db:
-                count = gradebook.merge(results, url, graded, template)
-    elapsed = time.monotonic() - start
-    report.write_csv(results, out / "grades.csv")
-    pictures = report.histograms(results, out) if results else []
-    pages = feedback.write(results, out)
-    if not args.quiet:
-        print(report.table(results))
-    print(f"graded {len(results)} notebooks in {elapsed:.1f} s with {args.jobs} job(s) "
+        template = course.make_template(Path(scratch) / "template", graded, course_dir=home)
+        workers = time.monotonic()
+        results = pipeline.grade_all(found, plans, template, limits, scratch, jobs=options.jobs,
+                                     progress=not args.quiet)
+        workers = time.monotonic() - workers
+        if not args.dry_run:
+            count = gradebook.merge(results, url, graded, template, config, options.due_dates)
+            folders, left_out = course_files.write(results, home, config)
+            log.info("gradebook: %s (%d grades); autograded/: %d submissions", url, count, folders)
+            for student in left_out:
+                log.warning("%r is not a plain file name: graded and in the gradebook, but not in "
+                            "autograded/ (nbgrader reads student ids as glob patterns)", student)
+    _write_reports(results, reports, args.quiet)
+    print(f"graded {len(results)} notebooks in {time.monotonic() - start:.1f} s with {options.jobs} job(s) "
           f"(workers {workers:.1f} s)")
-    print(f"grades:    {out / 'grades.csv'}")
-    print(f"feedback:  {pages}/<student>.html")
+
+
+def _write_reports(results, reports, quiet):
+    reports.mkdir(parents=True, exist_ok=True)
+    report.write_csv(results, reports / "grades.csv")
+    pictures = report.histograms(results, reports)
+    pages = feedback.write(results, reports)
+    for result in results:
+        if result.log:
+            path = reports / "logs" / f"{Path(feedback.file_name(result.student)).stem}_{result.assignment}_{result.notebook}.log"
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(result.log, encoding="utf-8")
+            log.warning("%s/%s: nbgrader could not grade it (%s); its log: %s", result.student,
+                        result.assignment, ";".join(result.flags), path)
+    if not quiet:
+        print(report.table(results))
+    log.info("grades:    %s", reports / "grades.csv")
+    log.info("feedback:  %s/<student>.html", pages)
     for picture in pictures:
-        print(f"histogram: {picture}")
-    if count:
-        print(f"gradebook: {url} ({count} grades)")
+        log.info("histogram: %s", picture)
+
+
+def _settings_help():
+    return "\n".join(f"  c.Autograder.{name} = {trait.default_value!r}\n      {trait.help}"
+                     for name, trait in sorted(settings.Autograder.class_traits(config=True).items()))
 
 
 def parser():
     main = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
+    main.add_argument("-v", "--verbose", action="store_true", help="log each graded notebook and nbgrader's steps")
     commands = main.add_subparsers(dest="command", required=True)
-    release = commands.add_parser("release", help="regenerate lessons/ from solutions/ (as `make lessons`)")
-    release.add_argument("--course", type=Path, default=course.ROOT,
-                         help="course folder with nbgrader_config.py and solutions/ (default: this repository)")
+    release = commands.add_parser("release", help="record what each test cell grades and regenerate "
+                                                  "lessons/ from solutions/ (as `make lessons`)")
+    release.add_argument("--course", type=Path, default=Path.cwd(),
+                         help="course folder with nbgrader_config.py and solutions/ (default: here)")
     release.set_defaults(run=_release)
-    grade = commands.add_parser("grade", help="autograde submissions in parallel, with integrity check")
+    grade = commands.add_parser("grade", help="autograde submissions in parallel, with the re-check",
+                                epilog=GRADE_EXAMPLES + _settings_help(),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     grade.add_argument("assignment", help="an assignment name, or 'all'")
-    grade.add_argument("--submitted", required=True, help="DIR/<student>/<assignment>/<notebook>.ipynb")
-    grade.add_argument("--out", required=True, help="folder for grades.csv, feedback/, histograms, gradebook")
-    grade.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
-    grade.add_argument("--db", help="gradebook URL to merge into (default: sqlite OUT/gradebook.db)")
-    grade.add_argument("--no-db", action="store_true", help="do not write a gradebook")
-    grade.add_argument("--cell-timeout", type=float, default=60, help="seconds per cell (default 60)")
-    grade.add_argument("--notebook-timeout", type=float, default=300, help="seconds per notebook (default 300)")
-    grade.add_argument("--memory", type=int, default=2048, help="MB of address space per kernel (default 2048)")
+    grade.add_argument("--course", type=Path, default=Path.cwd(),
+                       help="course folder with nbgrader_config.py (default: here, as nbgrader)")
+    grade.add_argument("--student", action="append", help="grade only this student (repeatable)")
+    grade.add_argument("--submitted", type=Path,
+                       help="DIR/<student>/<assignment>/<notebook>.ipynb (default: the course's submitted/)")
+    grade.add_argument("--out", type=Path, help="folder of the reports (default: Autograder.reports_directory)")
+    grade.add_argument("--db", help="gradebook URL (default: the course's CourseDirectory.db_url)")
+    grade.add_argument("--dry-run", action="store_true",
+                       help="write only the reports: leave the course's gradebook and autograded/ alone")
+    grade.add_argument("--jobs", type=int, help="worker processes (Autograder.jobs)")
+    grade.add_argument("--cell-timeout", type=float, help="seconds per cell (Autograder.cell_timeout)")
+    grade.add_argument("--notebook-timeout", type=float, help="seconds per notebook (Autograder.notebook_timeout)")
+    grade.add_argument("--memory", type=int, help="MB of address space per kernel (Autograder.memory)")
     grade.add_argument("--unsafe-no-sandbox", action="store_true",
                        help="run student code without the bubblewrap sandbox (rlimits only); "
                             "every row is flagged 'unsandboxed'")
-    grade.add_argument("--quiet", action="store_true", help="no progress bar and no table")
+    grade.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                       help="log each graded notebook and nbgrader's steps")
+    grade.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no table, warnings only")
     grade.set_defaults(run=_grade)
     return main
 
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    if getattr(args, "jobs", 1) < 1:
-        sys.exit("--jobs must be at least 1")
-    args.run(args)
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s" if args.verbose else "%(message)s"))
+    log.addHandler(handler)
+    log.propagate = False
+    log.setLevel(logging.DEBUG if args.verbose else logging.WARNING if getattr(args, "quiet", False) else logging.INFO)
+    if args.verbose:   # nbgrader's own steps too
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        args.run(args)
+    except GradingError as error:
+        log.error("error: %s", error)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -65,8 +65,13 @@ def load_config(course=ROOT):
     return namespace["c"]
 
 
+def source_directory(course_dir=ROOT):
+    """The course's source folder (``CourseDirectory.source_directory``; ours: solutions/)."""
+    return Path(course_dir) / load_config(course_dir).CourseDirectory.get("source_directory", "source")
+
+
 def assignments(source=ROOT / "solutions"):
-    return sorted(p.name for p in Path(source).iterdir() if p.is_dir())
+    return sorted(p.name for p in Path(source).iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def generate(course, assignment="*", db=None):
@@ -82,7 +87,7 @@ def release(root=ROOT):
     ``root``/solutions, as `make lessons` does (temporary gradebook). Returns
     {notebook path: grade_ids whose metadata was written}."""
     written = {}
-    for path in sorted((Path(root) / "solutions").glob("*/*.ipynb")):
+    for path in sorted(source_directory(root).glob("*/*.ipynb")):
         if changed := metadata.record(path):
             written[path] = changed
     shutil.rmtree(Path(root) / "lessons", ignore_errors=True)
@@ -91,8 +96,9 @@ def release(root=ROOT):
     return written
 
 
-def make_template(folder, names, db=None):
-    """A course in ``folder`` with the assignments ``names`` generated into the gradebook ``db``.
+def make_template(folder, names, db=None, course_dir=ROOT):
+    """A course in ``folder`` with the assignments ``names`` of ``course_dir`` generated into the
+    gradebook ``db``.
 
     Without ``db``: a grading template, whose gradebook ``folder``/gradebook.db keeps no solution
     code (nbgrader needs only the test and locked cells to grade), and no solutions/ folder either:
@@ -100,11 +106,12 @@ def make_template(folder, names, db=None):
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy(ROOT / CONFIG, folder)
+    shutil.copy(Path(course_dir) / CONFIG, folder)
+    source = source_directory(course_dir)
     for name in names:
-        shutil.copytree(ROOT / "solutions" / name, folder / "solutions" / name)
+        shutil.copytree(source / name, folder / source.name / name)
     generate(folder, "*", db=db or f"sqlite:///{folder / 'gradebook.db'}")
-    shutil.rmtree(folder / "solutions")
+    shutil.rmtree(folder / source.name)
     if db is None:
         _forget_solutions(folder / "gradebook.db")
     return folder

@@ -6,7 +6,8 @@ row for every graded cell. Flags: ``missing`` (no notebook), ``renamed`` (the
 only notebook of the folder has another name: it is graded, and flagged),
 ``invalid-notebook`` (empty, larger than NOTEBOOK_BYTES, not JSON, too deeply
 nested, or not a notebook), ``symlink`` (the notebook or a folder above it is a
-symbolic link, which could name a classmate's file: not graded).
+symbolic link, which could name a classmate's file: not graded). The submission time is the
+folder's ``timestamp.txt``, which nbgrader's collect writes.
 """
 
 import json
@@ -16,6 +17,7 @@ from pathlib import Path
 import nbformat
 
 NOTEBOOK_BYTES = 32 * 2**20
+TIMESTAMP_BYTES = 100
 
 
 @dataclass
@@ -25,6 +27,23 @@ class Submission:
     notebook: str            # the expected name, without .ipynb
     path: Path = None        # the file to grade (None: nothing gradable)
     flags: list = field(default_factory=list)
+    timestamp: str = None    # the text of the folder's timestamp.txt (None: none)
+
+
+def timestamp(folder):
+    """The text of ``folder``/timestamp.txt, or None where there is none nbgrader can read
+    (absent, a link, empty, too long, not a date)."""
+    from nbgrader.utils import parse_utc
+
+    path = Path(folder) / "timestamp.txt"
+    if path.is_symlink() or not path.is_file() or path.stat().st_size > TIMESTAMP_BYTES:
+        return None
+    text = path.read_text(encoding="utf-8", errors="replace").strip()
+    try:
+        parse_utc(text)
+    except (ValueError, OverflowError):
+        return None
+    return text or None
 
 
 def readable(path):
@@ -58,20 +77,23 @@ def _locate(folder, notebook, expected_count):
     return None, ["missing"]
 
 
-def find(submitted, expected):
-    """Submissions under ``submitted`` for ``expected`` = {assignment: [notebook names]}, sorted."""
+def find(submitted, expected, students=None):
+    """Submissions under ``submitted`` for ``expected`` = {assignment: [notebook names]}, sorted;
+    only of ``students`` when given."""
     submitted = Path(submitted)
     found = []
-    students = sorted(p.name for p in submitted.iterdir() if p.is_dir() and not p.name.startswith("."))
+    students = sorted(p.name for p in submitted.iterdir() if p.is_dir() and not p.name.startswith(".")
+                      and (students is None or p.name in students))
     for student in students:
         for assignment, names in sorted(expected.items()):
             folder = submitted / student / assignment
             if not folder.is_dir():
                 continue
             linked = (submitted / student).is_symlink() or folder.is_symlink()
+            when = None if linked else timestamp(folder)
             for notebook in sorted(names):
                 path, flags = (None, ["symlink"]) if linked else _locate(folder, notebook, len(names))
                 if path is not None and readable(path):
                     path, flags = None, flags + ["invalid-notebook"]
-                found.append(Submission(student, assignment, notebook, path, flags))
+                found.append(Submission(student, assignment, notebook, path, flags, when))
     return found

@@ -1,19 +1,28 @@
-"""Per-student feedback HTML, built from the graded cells' printed feedback (never the test source)."""
+"""What a student is told, in two forms built from the same verdicts (score, flags, the re-check's
+printed feedback; never the test source, never what the kernel printed):
 
+- ``annotate``: the autograded notebook the course keeps, which nbgrader's formgrader shows and
+  ``nbgrader generate_feedback`` turns into the feedback students fetch;
+- ``write``: one HTML page per student under the reports folder, for a quick look.
+"""
+
+import copy
 import hashlib
 import re
 from collections import defaultdict
 from html import escape
 from pathlib import Path
 
-from autograder import report
+from nbformat.v4 import new_output
+
+from autograder import metadata, report
 
 FLAG_TEXT = {
     "timeout": "a cell or the notebook ran out of time",
     "memory": "your code ran out of memory",
     "kernel-died": "the Python kernel stopped while grading (os._exit, a crash or the memory limit)",
     "tampered": "the score in your notebook differs from a re-check outside it; the re-check's lower score stands",
-    "autograde-failed": "nbgrader could not grade this notebook; the instructor has been told",
+    "autograde-failed": "nbgrader could not grade this notebook; the instructor has its log",
     "missing": "the notebook was not found",
     "invalid-notebook": "the file is not a readable notebook",
     "renamed": "the notebook had another name; it was graded anyway",
@@ -34,8 +43,35 @@ STYLE = ("body{font-family:sans-serif;max-width:60em;margin:2em auto}pre{backgro
          "white-space:pre-wrap}.flags{color:#a40}td,th{padding:.2em .8em;text-align:left}")
 
 
+def flag_lines(flags):
+    return [f"{flag}: {FLAG_TEXT.get(flag, flag)}" for flag in flags]
+
+
+def verdict(cell):
+    """The text a test cell shows in the autograded notebook: score, flags, feedback."""
+    score = "needs manual grading" if cell.score is None else f"{cell.score:g}"
+    lines = [f"Graded: {score} / {cell.max_score:g}", *(f"- {line}" for line in flag_lines(cell.flags))]
+    return "\n".join(lines) + "\n\n" + (cell.feedback or "(no output)") + "\n"
+
+
+def annotate(nb, cells):
+    """A copy of the notebook ``nb`` that shows the verdicts of ``cells`` (CellResults): each test
+    cell's output is its verdict; every other output is removed, because the kernel that made it
+    could read the reference, and the course's autograded notebook becomes students' feedback."""
+    nb = copy.deepcopy(nb)
+    verdicts = {c.grade_id: verdict(c) for c in cells}
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        cell.outputs, cell.execution_count = [], None
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if metadata.is_test_cell(cell) and grade_id in verdicts:
+            cell.outputs = [new_output("stream", name="stdout", text=verdicts[grade_id])]
+    return nb
+
+
 def _cell_html(cell):
-    flags = "".join(f"<li class='flags'>{escape(f)}: {escape(FLAG_TEXT.get(f, f))}</li>" for f in cell.flags)
+    flags = "".join(f"<li class='flags'>{escape(line)}</li>" for line in flag_lines(cell.flags))
     text = cell.feedback or "(no output)"
     score = "needs manual grading" if cell.score is None else f"{cell.score:g}"
     return (f"<h3>{escape(cell.grade_id)}: {score} / {cell.max_score:g}</h3>"

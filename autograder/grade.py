@@ -6,9 +6,10 @@ so its SQLite gradebook has one writer: itself. A submission is copied in (the
 original is only read) under an internal student id (nbgrader reads ids as glob
 patterns and file names), autograded through nbgrader's API with the kernel in
 the sandbox, re-checked by ``integrity``, and deleted again; the worker returns
-plain data. Scores: nbgrader's, never above the re-check's (where the kernel died
-before grading a cell, the re-check's alone); feedback: the re-check's, so nothing
-the kernel printed (it can read the reference) reaches a student.
+plain data, with the autograded notebook as the course will keep it (``feedback.annotate``).
+Scores: nbgrader's, never above the re-check's (where the kernel died before grading a
+cell, the re-check's alone); feedback: the re-check's, so nothing the kernel printed (it
+can read the reference) reaches a student.
 """
 
 import dataclasses
@@ -24,11 +25,12 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import integrity, kernel, sandbox, structure
+from autograder import feedback, integrity, kernel, sandbox, structure
 from autograder.course import COURSE_ID, load_config, nbgrader_meta, quiet_nbgrader, read_notebook
 
 TIMEOUT_ERRORS = {"CellTimeoutError"}   # what nbgrader adds to a cell stopped by Execute.timeout
 OUT_OF_TIME = "The notebook did not finish within the time limit; no cell was graded."
+LOG_CHARS = 2**20   # of nbgrader's log of a failed autograde, kept for the instructor
 
 
 MANUAL = "needs-manual-grading"   # the flag of a written answer waiting for the formgrader
@@ -52,6 +54,9 @@ class NotebookResult:
     notebook: str
     cells: list
     flags: list = field(default_factory=list)   # flags of the whole notebook
+    timestamp: str = None     # the submission's timestamp.txt
+    autograded: str = None    # the autograded notebook (JSON) for the course's autograded/
+    log: str = None           # nbgrader's log, when its autograde failed
 
 
 def _error_names(nb):
@@ -129,7 +134,8 @@ class Worker:
                     shutil.rmtree(self.course / folder / student, ignore_errors=True)
         flags = sorted(set(flags))
         zero = [CellResult(c.grade_id, 0.0, c.points, flags) for c in cells]
-        return NotebookResult(submission.student, submission.assignment, submission.notebook, zero, flags)
+        return NotebookResult(submission.student, submission.assignment, submission.notebook, zero, flags,
+                              submission.timestamp)
 
     def _grade(self, sub, student, cells, flags):
         release = read_notebook(self.course / "lessons" / sub.assignment / f"{sub.notebook}.ipynb")
@@ -148,9 +154,10 @@ class Worker:
         left = max(self.limits.cell_seconds, self.limits.notebook_seconds - (time.monotonic() - started))
         graded_path = self.course / "autograded" / student / sub.assignment / f"{sub.notebook}.ipynb"
         kernel_ran = outcome["success"] and graded_path.is_file() and not watchdog.fired
-        scores = None   # the kernel's scores, where it finished
+        scores, graded, log = None, submitted, None   # the kernel's scores and notebook, where it finished
         if not kernel_ran:
             flags.append(_failure(outcome, watchdog.fired))
+            log = ((outcome.get("error") or "") + "\n" + outcome.get("log", ""))[-LOG_CHARS:]
         else:
             scores = self._scores(sub, student)
             graded = read_notebook(graded_path)
@@ -172,7 +179,9 @@ class Worker:
         flags = sorted(set(flags))
         for result in results:
             result.flags = sorted(set(flags) | set(result.flags))
-        return NotebookResult(sub.student, sub.assignment, sub.notebook, results, flags)
+        autograded = nbformat.writes(feedback.annotate(graded, results))
+        return NotebookResult(sub.student, sub.assignment, sub.notebook, results, flags, sub.timestamp,
+                              autograded, log)
 
     def _scores(self, sub, student):
         from nbgrader.api import Gradebook

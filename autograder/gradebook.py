@@ -8,6 +8,12 @@ scores as their auto_score, so formgrader and `nbgrader export` see the same
 numbers as grades.csv. A written answer waiting for manual grading gets no
 auto_score and ``needs_manual_grade``, so the formgrader lists it; a manual
 score an instructor already gave is kept.
+
+Submission times come from the submissions' timestamp.txt, due dates from
+``c.Autograder.due_dates`` (a due date already in the gradebook stays where the config
+gives none), and late penalties from nbgrader's ``AssignLatePenalties.plugin_class``
+(``LateSubmissionPlugin`` and its ``penalty_method`` by default), computed on the final
+scores as nbgrader's autograde computes them on its own.
 """
 
 import shutil
@@ -26,21 +32,51 @@ def define_assignments(url, names, template):
         course.make_template(folder, names, db=url)
 
 
-def merge(results, url, names, template):
-    """Write every result's cell scores into the gradebook at ``url``; returns the number of grades."""
+def late_plugin(config):
+    """The course's late-submission plugin, as nbgrader's autograde builds it."""
+    from nbgrader.preprocessors import AssignLatePenalties
+
+    assigner = AssignLatePenalties(config=config)
+    assigner.init_plugin()
+    return assigner.plugin_inst
+
+
+def _penalize(gb, submission, plugin):
+    """Set each notebook's late_submission_penalty (between 0 and its score), as nbgrader does."""
+    for notebook in submission.notebooks:
+        notebook.late_submission_penalty = None
+        if submission.total_seconds_late > 0:
+            penalty = plugin.late_submission_penalty(submission.student.id, notebook.score,
+                                                     submission.total_seconds_late)
+            if penalty is not None:
+                notebook.late_submission_penalty = min(max(penalty, 0), notebook.score)
+
+
+def merge(results, url, names, template, config, due_dates=None):
+    """Write every result's cell scores, its submission time and late penalty into the gradebook at
+    ``url``; ``config``: the course's traitlets Config. Returns the number of grades."""
     from nbgrader.api import Gradebook
+    from nbgrader.utils import parse_utc
 
     course.quiet_nbgrader()
     define_assignments(url, names, template)
-    count = 0
+    plugin, count, submissions = late_plugin(config), 0, {}
     with Gradebook(url, course_id=course.COURSE_ID) as gb:
+        for name, when in (due_dates or {}).items():
+            if name in names:
+                gb.update_or_create_assignment(name, duedate=parse_utc(when))
         for result in results:
             gb.update_or_create_student(result.student)
-            gb.update_or_create_submission(result.assignment, result.student)
+            timestamp = {"timestamp": parse_utc(result.timestamp)} if result.timestamp else {}
+            submission = gb.update_or_create_submission(result.assignment, result.student, **timestamp)
+            submissions[result.assignment, result.student] = submission
             for cell in result.cells:
                 grade = gb.find_grade(cell.grade_id, result.notebook, result.assignment, result.student)
                 grade.auto_score = cell.score
                 grade.needs_manual_grade = cell.score is None and grade.manual_score is None
                 count += 1
+        gb.db.commit()
+        for submission in submissions.values():
+            _penalize(gb, submission, plugin)
         gb.db.commit()
     return count

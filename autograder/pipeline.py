@@ -1,13 +1,16 @@
 """Grade many submissions with N worker processes; the parent is the only writer of results."""
 
+import logging
 import multiprocessing
-import sys
-import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
+from tqdm import tqdm
+
 from autograder import course, discover
 from autograder.grade import CellResult, NotebookResult, Worker
+
+log = logging.getLogger(__name__)
 
 _worker = None
 
@@ -21,32 +24,15 @@ def _grade(submission):
     return _worker.grade(submission)
 
 
-class Progress:
-    """A one-line text progress bar on stderr."""
-
-    def __init__(self, total, stream=sys.stderr):
-        self.total, self.done, self.stream, self.start = total, 0, stream, time.monotonic()
-
-    def step(self, label):
-        self.done += 1
-        width = 30
-        filled = width * self.done // max(self.total, 1)
-        elapsed = time.monotonic() - self.start
-        self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
-                          f"{elapsed:5.0f}s {label[:40]:<40}")
-        if self.done == self.total:
-            self.stream.write("\n")
-        self.stream.flush()
+def plan(names, source):
+    """{assignment: {notebook: [GradedCell]}} for the assignment ``names`` of the course's ``source`` folder."""
+    return {name: course.notebooks(name, source) for name in names}
 
 
-def plan(names):
-    """{assignment: {notebook: [GradedCell]}} for the assignment ``names``."""
-    return {name: course.notebooks(name) for name in names}
-
-
-def submissions(plans, submitted):
-    """The Submissions under ``submitted`` of the assignments planned in ``plans`` (from ``plan``)."""
-    return discover.find(submitted, {name: list(notebooks) for name, notebooks in plans.items()})
+def submissions(plans, submitted, students=None):
+    """The Submissions under ``submitted`` of the assignments planned in ``plans`` (from ``plan``),
+    of ``students`` only when given."""
+    return discover.find(submitted, {name: list(notebooks) for name, notebooks in plans.items()}, students)
 
 
 def grade_all(found, plans, template, limits, scratch, jobs=1, progress=True):
@@ -56,14 +42,16 @@ def grade_all(found, plans, template, limits, scratch, jobs=1, progress=True):
 
     At most ``jobs`` submissions are in the workers at a time. If a worker process dies, the pool
     is replaced, the submissions that were in it are graded again one at a time, and one that
-    kills its worker again scores 0 with the flag ``grader-crashed``."""
-    bar = Progress(len(found)) if progress else None
+    kills its worker again scores 0 with the flag ``grader-crashed``. The progress bar (tqdm, with
+    rate and time left) is drawn on a terminal only; each notebook is logged at debug level."""
+    bar = tqdm(total=len(found), unit="nb", disable=None if progress else True, dynamic_ncols=True)
     results = []
 
     def done(result):
         results.append(result)
-        if bar:
-            bar.step(f"{result.student}/{result.assignment}")
+        bar.update()
+        log.debug("graded %s/%s/%s: %s", result.student, result.assignment, result.notebook,
+                  ";".join(result.flags) or "no flags")
 
     start = (template, plans, limits, scratch)
     todo = list(found)
@@ -71,6 +59,7 @@ def grade_all(found, plans, template, limits, scratch, jobs=1, progress=True):
         for submission in _run_pool(todo, jobs, start, done):   # alone, so a death names its cause
             if _run_pool([submission], 1, start, done):
                 done(_crashed(submission, plans))
+    bar.close()
     return sorted(results, key=lambda r: (r.student, r.assignment, r.notebook))
 
 

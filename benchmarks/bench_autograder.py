@@ -46,7 +46,7 @@ def run(submitted, out, jobs, sandboxed):
     start = time.monotonic()
     unsafe = [] if sandboxed else ["--unsafe-no-sandbox"]
     done = subprocess.run([sys.executable, "-m", "autograder", "grade", ASSIGNMENT, "--submitted", str(submitted),
-                           "--out", str(out), "--jobs", str(jobs), "--quiet", *unsafe], cwd=ROOT, check=True,
+                           "--out", str(out), "--jobs", str(jobs), "--quiet", "--dry-run", *unsafe], cwd=ROOT, check=True,
                           capture_output=True, text=True)
     workers = float(re.search(r"\(workers ([\d.]+) s\)", done.stdout).group(1))
     return time.monotonic() - start, workers
