@@ -1,5 +1,6 @@
 """The graded notebooks in the course, laid out as ``nbgrader autograde`` leaves them:
-``autograded/<student>/<assignment>/<notebook>.ipynb`` and the submission's ``timestamp.txt``.
+``autograded/<student>/<assignment>/<notebook>.ipynb``, with the submission's ``timestamp.txt``
+and ``submission_secret.txt``.
 
 From there nbgrader's own tools take over: the formgrader lists the submissions for manual
 grading, ``nbgrader generate_feedback`` and ``release_feedback`` bring the feedback to students.
@@ -38,7 +39,7 @@ def write(results, course_dir, config):
         folder.mkdir(parents=True)
         for result in items:
             (folder / f"{result.notebook}.ipynb").write_text(result.autograded, encoding="utf-8")
-        if items[0].timestamp:
-            (folder / "timestamp.txt").write_text(items[0].timestamp, encoding="utf-8")
+        for name, text in items[0].files.items():
+            (folder / name).write_text(text, encoding="utf-8")
         written += 1
     return written, sorted(left_out)

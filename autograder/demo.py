@@ -4,7 +4,8 @@
 
 Everything goes to scratch/demo/ (git-ignored): the course with its generated
 lessons, the submissions (a copy of autograder/samples in nbgrader's
-submitted/ layout) and the report (grades.csv, feedback/, histograms, gradebook).
+submitted/ layout), what grading adds to it (gradebook.db, autograded/) and the
+report (grades.csv, feedback/, histograms).
 """
 
 import argparse
@@ -51,7 +52,7 @@ def main(argv=None):
     print(f"2. grade: {len(students)} sample students ({sum(s.startswith('h_') for s in students)} hostile "
           f"or broken) with --jobs {jobs}, limits {' '.join(DEMO_LIMITS)}")
     out = SCRATCH / "report"
-    cli.main(["grade", "all", "--submitted", str(submitted), "--out", str(out), "--jobs", jobs, *DEMO_LIMITS])
+    cli.main(["grade", "all", "--course", str(home), "--out", str(out), "--jobs", jobs, *DEMO_LIMITS])
     show_sandbox(out)
     print(f"\n4. done in {time.monotonic() - start:.0f} s. Open {out / 'feedback'}/<student>.html for "
           f"feedback and {out} for grades.csv and the histograms.")

@@ -6,8 +6,9 @@ row for every graded cell. Flags: ``missing`` (no notebook), ``renamed`` (the
 only notebook of the folder has another name: it is graded, and flagged),
 ``invalid-notebook`` (empty, larger than NOTEBOOK_BYTES, not JSON, too deeply
 nested, or not a notebook), ``symlink`` (the notebook or a folder above it is a
-symbolic link, which could name a classmate's file: not graded). The submission time is the
-folder's ``timestamp.txt``, which nbgrader's collect writes.
+symbolic link, which could name a classmate's file: not graded). Beside the notebooks,
+nbgrader's collect leaves EXCHANGE_FILES: the submission time and the secret that lets
+release_feedback find the student's copy; they are kept with the submission.
 """
 
 import json
@@ -17,7 +18,8 @@ from pathlib import Path
 import nbformat
 
 NOTEBOOK_BYTES = 32 * 2**20
-TIMESTAMP_BYTES = 100
+EXCHANGE_FILES = ("timestamp.txt", "submission_secret.txt")
+EXCHANGE_FILE_BYTES = 200
 
 
 @dataclass
@@ -27,23 +29,25 @@ class Submission:
     notebook: str            # the expected name, without .ipynb
     path: Path = None        # the file to grade (None: nothing gradable)
     flags: list = field(default_factory=list)
-    timestamp: str = None    # the text of the folder's timestamp.txt (None: none)
+    files: dict = field(default_factory=dict)   # {name in EXCHANGE_FILES: text}
 
 
-def timestamp(folder):
-    """The text of ``folder``/timestamp.txt, or None where there is none nbgrader can read
-    (absent, a link, empty, too long, not a date)."""
+def exchange_files(folder):
+    """{name: text} of the EXCHANGE_FILES in ``folder`` that are plain, short files (a timestamp
+    only when nbgrader can read it)."""
     from nbgrader.utils import parse_utc
 
-    path = Path(folder) / "timestamp.txt"
-    if path.is_symlink() or not path.is_file() or path.stat().st_size > TIMESTAMP_BYTES:
-        return None
-    text = path.read_text(encoding="utf-8", errors="replace").strip()
+    found = {}
+    for name in EXCHANGE_FILES:
+        path = Path(folder) / name
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > EXCHANGE_FILE_BYTES:
+            continue
+        found[name] = path.read_text(encoding="utf-8", errors="replace").strip()
     try:
-        parse_utc(text)
+        parse_utc(found.get("timestamp.txt") or "no date")
     except (ValueError, OverflowError):
-        return None
-    return text or None
+        found.pop("timestamp.txt", None)
+    return found
 
 
 def readable(path):
@@ -90,10 +94,10 @@ def find(submitted, expected, students=None):
             if not folder.is_dir():
                 continue
             linked = (submitted / student).is_symlink() or folder.is_symlink()
-            when = None if linked else timestamp(folder)
+            files = {} if linked else exchange_files(folder)
             for notebook in sorted(names):
                 path, flags = (None, ["symlink"]) if linked else _locate(folder, notebook, len(names))
                 if path is not None and readable(path):
                     path, flags = None, flags + ["invalid-notebook"]
-                found.append(Submission(student, assignment, notebook, path, flags, when))
+                found.append(Submission(student, assignment, notebook, path, flags, files))
     return found

@@ -54,7 +54,7 @@ class NotebookResult:
     notebook: str
     cells: list
     flags: list = field(default_factory=list)   # flags of the whole notebook
-    timestamp: str = None     # the submission's timestamp.txt
+    files: dict = field(default_factory=dict)   # the submission's timestamp.txt and secret
     autograded: str = None    # the autograded notebook (JSON) for the course's autograded/
     log: str = None           # nbgrader's log, when its autograde failed
 
@@ -135,7 +135,7 @@ class Worker:
         flags = sorted(set(flags))
         zero = [CellResult(c.grade_id, 0.0, c.points, flags) for c in cells]
         return NotebookResult(submission.student, submission.assignment, submission.notebook, zero, flags,
-                              submission.timestamp)
+                              submission.files)
 
     def _grade(self, sub, student, cells, flags):
         release = read_notebook(self.course / "lessons" / sub.assignment / f"{sub.notebook}.ipynb")
@@ -180,7 +180,7 @@ class Worker:
         for result in results:
             result.flags = sorted(set(flags) | set(result.flags))
         autograded = nbformat.writes(feedback.annotate(graded, results))
-        return NotebookResult(sub.student, sub.assignment, sub.notebook, results, flags, sub.timestamp,
+        return NotebookResult(sub.student, sub.assignment, sub.notebook, results, flags, sub.files,
                               autograded, log)
 
     def _scores(self, sub, student):

@@ -67,7 +67,8 @@ def merge(results, url, names, template, config, due_dates=None):
                 gb.update_or_create_assignment(name, duedate=parse_utc(when))
         for result in results:
             gb.update_or_create_student(result.student)
-            timestamp = {"timestamp": parse_utc(result.timestamp)} if result.timestamp else {}
+            when = result.files.get("timestamp.txt")
+            timestamp = {"timestamp": parse_utc(when)} if when else {}
             submission = gb.update_or_create_submission(result.assignment, result.student, **timestamp)
             submissions[result.assignment, result.student] = submission
             for cell in result.cells:

