@@ -650,3 +650,12 @@ def test_grading_refuses_without_a_sandbox_unless_told(tmp_path):
     rows = read_csv(tmp_path / "unsafe" / "grades.csv")
     assert [(r["score"], r["flags"]) for r in rows] == [("6", "unsandboxed"),
                                                         ("", "needs-manual-grading;unsandboxed")]
+
+
+def test_nbgraders_log_of_a_notebook_it_could_not_grade_is_kept_for_the_instructor(batch):
+    out, rows, output, _, _ = batch
+    died = {(r["student"], r["assignment"]) for r in rows if "kernel-died" in r["flags"].split(";")}
+    assert died
+    for student, assignment in died:
+        [log] = (out / "logs").glob(f"{student}_{assignment}_*.log")
+        assert "DeadKernelError" in log.read_text() and str(log) in output
