@@ -12,6 +12,7 @@ cell, the re-check's alone); feedback: the re-check's, so nothing the kernel pri
 can read the reference) reaches a student.
 """
 
+import copy
 import dataclasses
 import itertools
 import os
@@ -45,6 +46,7 @@ class CellResult:
     max_score: float
     flags: list = field(default_factory=list)
     feedback: str = ""
+    manual: bool = False            # a written answer, graded by hand in the formgrader
 
 
 @dataclass
@@ -118,7 +120,8 @@ class Worker:
 
     def grade(self, submission):
         """The NotebookResult of a Submission; a submission that breaks the grader scores 0 and is
-        flagged ``grader-error`` (the traceback goes to the instructor's terminal)."""
+        flagged ``grader-error`` (the traceback goes to the instructor's terminal), but for its
+        written answers, which still go to manual grading."""
         cells = self.plans[submission.assignment][submission.notebook]
         flags = list(submission.flags) + ([] if self.limits.sandbox else [sandbox.UNSAFE_FLAG])
         if submission.path is not None:
@@ -133,9 +136,24 @@ class Worker:
                 for folder in ("submitted", "autograded"):
                     shutil.rmtree(self.course / folder / student, ignore_errors=True)
         flags = sorted(set(flags))
-        zero = [CellResult(c.grade_id, 0.0, c.points, flags) for c in cells]
-        return NotebookResult(submission.student, submission.assignment, submission.notebook, zero, flags,
+        written = self._written_only(submission, cells) if "grader-error" in flags else {}
+        results = []
+        for cell in cells:
+            result = written.get(cell.grade_id) or CellResult(cell.grade_id, 0.0, cell.points, [], manual=cell.manual)
+            result.flags = sorted(set(flags) | set(result.flags))
+            results.append(result)
+        return NotebookResult(submission.student, submission.assignment, submission.notebook, results, flags,
                               submission.files)
+
+    def _written_only(self, sub, cells):
+        """{grade_id: CellResult} of the written answers of a submission the grader failed on
+        ({} when even they cannot be read)."""
+        try:
+            release = read_notebook(self.course / "lessons" / sub.assignment / f"{sub.notebook}.ipynb")
+            submitted = structure.repair(release, read_notebook(sub.path))
+            return {c.grade_id: _written(c, release, submitted) for c in cells if c.manual}
+        except Exception:  # noqa: BLE001 - the notebook that broke the grader may break this too
+            return {}
 
     def _grade(self, sub, student, cells, flags):
         release = read_notebook(self.course / "lessons" / sub.assignment / f"{sub.notebook}.ipynb")
@@ -192,14 +210,23 @@ class Worker:
 
 
 def _written(cell, release, submitted):
-    """A written answer: 0 when left as handed out (as nbgrader scores it), otherwise no score yet
-    and the flag MANUAL, for the formgrader."""
-    def answer(nb):
-        return next((c.source.strip() for c in nb.cells if nbgrader_meta(c).get("grade_id") == cell.grade_id), "")
+    """A written answer of the (repaired) ``submitted`` notebook, scored by nbgrader's own rule
+    (``determine_grade``: the cell's checksum against the release's): 0 when left as handed out
+    or deleted, otherwise no score yet and the flag MANUAL, for the formgrader."""
+    from nbgrader import utils
 
-    if answer(submitted) in ("", answer(release)):
-        return CellResult(cell.grade_id, 0.0, cell.points, [], BLANK_TEXT)
-    return CellResult(cell.grade_id, None, cell.points, [MANUAL], MANUAL_TEXT)
+    def find(nb):
+        return next((c for c in nb.cells if nbgrader_meta(c).get("grade_id") == cell.grade_id), None)
+
+    original, mine = find(release), find(submitted)
+    if original is None:
+        return CellResult(cell.grade_id, 0.0, cell.points, [], BLANK_TEXT, manual=True)
+    answer = copy.deepcopy(mine or original)
+    answer.metadata["nbgrader"] = copy.deepcopy(original.metadata["nbgrader"])
+    answer.metadata["nbgrader"].setdefault("checksum", utils.compute_checksum(original))
+    if utils.determine_grade(answer)[0] is None:
+        return CellResult(cell.grade_id, None, cell.points, [MANUAL], MANUAL_TEXT, manual=True)
+    return CellResult(cell.grade_id, 0.0, cell.points, [], BLANK_TEXT, manual=True)
 
 
 def _combine(cell, scores, check):

@@ -6,8 +6,9 @@ scratch copy of the course; a new SQLite file starts as a copy of the template's
 gradebook, which has them already); each submission's grades get the final
 scores as their auto_score, so formgrader and `nbgrader export` see the same
 numbers as grades.csv. A written answer waiting for manual grading gets no
-auto_score and ``needs_manual_grade``, so the formgrader lists it; a manual
-score an instructor already gave is kept.
+auto_score and ``needs_manual_grade``, so the formgrader lists it; one left as
+handed out gets 0 and nbgrader's automatic comment NO_RESPONSE; a manual score
+an instructor already gave is kept.
 
 Submission times come from the submissions' timestamp.txt, due dates from
 ``c.Autograder.due_dates`` (a due date already in the gradebook stays where the config
@@ -21,6 +22,8 @@ import tempfile
 from pathlib import Path
 
 from autograder import course
+
+NO_RESPONSE = "No response."   # nbgrader's automatic comment on an answer left as handed out
 
 
 def define_assignments(url, names, template):
@@ -75,6 +78,9 @@ def merge(results, url, names, template, config, due_dates=None):
                 grade = gb.find_grade(cell.grade_id, result.notebook, result.assignment, result.student)
                 grade.auto_score = cell.score
                 grade.needs_manual_grade = cell.score is None and grade.manual_score is None
+                if cell.manual:
+                    comment = gb.find_comment(cell.grade_id, result.notebook, result.assignment, result.student)
+                    comment.auto_comment = NO_RESPONSE if cell.score is not None else None
                 count += 1
         gb.db.commit()
         for submission in submissions.values():

@@ -22,6 +22,12 @@ def _protected(cell):
     return bool(meta.get("locked") or (meta.get("grade") and not meta.get("solution")))
 
 
+def _written(cell):
+    """A written answer: a markdown answer cell graded by hand."""
+    meta = nbgrader_meta(cell)
+    return cell.cell_type == "markdown" and bool(meta.get("grade") and meta.get("solution"))
+
+
 def _ids(nb):
     return {nbgrader_meta(c)["grade_id"]: c for c in nb.cells if nbgrader_meta(c).get("grade_id")}
 
@@ -59,6 +65,17 @@ def _plain(cell):
     return cell
 
 
+def _as_markdown(cell, original):
+    """The student's ``cell`` (of another type) as the written answer cell ``original``, as
+    nbgrader's OverwriteCells turns it back, so the answer still reaches manual grading."""
+    cell = copy.deepcopy(cell)
+    cell.cell_type = "markdown"
+    cell.pop("outputs", None)
+    cell.pop("execution_count", None)
+    cell.metadata["nbgrader"] = copy.deepcopy(original.metadata["nbgrader"])
+    return cell
+
+
 def repair(release, submitted):
     """A copy of ``submitted`` whose graded and locked cells are the release's, in release order."""
     released = _ids(release)
@@ -75,7 +92,7 @@ def repair(release, submitted):
         if _protected(original):
             cells.append(copy.deepcopy(original))
         elif cell.cell_type != original.cell_type:
-            cells.append(_plain(cell))
+            cells.append(_as_markdown(cell, original) if _written(original) else _plain(cell))
         else:
             mine = copy.deepcopy(cell)
             mine.metadata["nbgrader"] = copy.deepcopy(original.metadata["nbgrader"])

@@ -22,7 +22,7 @@ import pytest
 
 from conftest import require
 from autograder import discover, feedback, integrity, report, sandbox, structure
-from autograder.course import ROOT, graded_cells, nbgrader_meta, read_notebook
+from autograder.course import ROOT, GradedCell, graded_cells, nbgrader_meta, read_notebook
 from autograder.grade import CellResult, NotebookResult
 from cnn_utils.grading import table
 
@@ -187,6 +187,8 @@ def test_a_written_answer_walks_through_manual_grading_into_the_exported_grade(b
         grade.needs_manual_grade = False
         comment = gb.find_comment("q_floor_case", "conv_forward", "a1_conv_forward", "alice_correct")
         comment.manual_comment = "Right row and reason; the padding that reaches it is missing."
+        blank = gb.find_comment("q_floor_case", "conv_forward", "a1_conv_forward", "bob_mistakes")
+        assert blank.auto_comment == "No response."   # nbgrader's own comment on an untouched answer
         gb.db.commit()
     with Gradebook(url, course_id="cnn-backprop") as gb:
         submission = gb.find_submission("a1_conv_forward", "alice_correct")
@@ -620,7 +622,6 @@ class _FakeWorker:
 
 def test_a_dead_worker_is_replaced_and_only_its_killer_is_flagged(monkeypatch):
     from autograder import pipeline
-    from autograder.course import GradedCell
 
     monkeypatch.setattr(pipeline, "Worker", _FakeWorker)
     plans = {"a": {"nb": [GradedCell("g", 1.0)]}}
@@ -659,3 +660,75 @@ def test_nbgraders_log_of_a_notebook_it_could_not_grade_is_kept_for_the_instruct
     for student, assignment in died:
         [log] = (out / "logs").glob(f"{student}_{assignment}_*.log")
         assert "DeadKernelError" in log.read_text() and str(log) in output
+
+
+# --- written answers: scored by nbgrader's own rule, never lost ---------------------------------
+
+WRITTEN = GradedCell("q_floor_case", 2.0, manual=True)
+
+
+@pytest.mark.parametrize("answer, waits", [
+    (None, False),                    # handed in as released: 0, as nbgrader's autograde scores it
+    ("Row 7 is never read.", True),
+    ("", True),                       # emptied: nbgrader lists it too (the grader gives 0 by hand)
+])
+def test_a_written_answer_is_scored_as_nbgrader_scores_it(answer, waits):
+    from autograder.grade import BLANK_TEXT, MANUAL, _written
+
+    release, submitted = lesson(), lesson()
+    if answer is not None:
+        cell(submitted, "q_floor_case").source = answer
+    result = _written(WRITTEN, release, structure.repair(release, submitted))
+    assert result.manual and result.max_score == 2
+    if waits:
+        assert result.score is None and result.flags == [MANUAL]
+    else:
+        assert (result.score, result.flags, result.feedback) == (0, [], BLANK_TEXT)
+
+
+def test_a_deleted_answer_scores_0_and_one_retyped_as_code_still_reaches_manual_grading():
+    from autograder.grade import _written
+
+    release = lesson()
+    deleted = lesson()
+    deleted.cells.remove(cell(deleted, "q_floor_case"))
+    assert _written(WRITTEN, release, structure.repair(release, deleted)).score == 0
+    retyped = lesson()
+    answer = cell(retyped, "q_floor_case")
+    answer.cell_type, answer.outputs, answer.execution_count, answer.source = "code", [], None, "Row 7."
+    assert structure.changes(release, retyped) == ["metadata-changed"]
+    repaired = structure.repair(release, retyped)
+    back = cell(repaired, "q_floor_case")
+    assert back.cell_type == "markdown" and back.source == "Row 7." and "outputs" not in back
+    assert nbgrader_meta(back) == nbgrader_meta(cell(release, "q_floor_case"))
+    nbformat.validate(repaired)
+    assert _written(WRITTEN, release, repaired).score is None
+
+
+def test_a_submission_that_breaks_the_grader_still_sends_its_answer_to_manual_grading(tmp_path, capsys):
+    """grader-error: the code scores 0; the written answer (nothing to run) still waits."""
+    import itertools
+    from types import SimpleNamespace
+
+    from autograder.grade import MANUAL, Worker
+
+    (tmp_path / "lessons" / "a1_conv_forward").mkdir(parents=True)
+    shutil.copy(LESSON_A1, tmp_path / "lessons" / "a1_conv_forward")
+    answered = lesson()
+    cell(answered, "q_floor_case").source = "Row 7 is never read."
+    nbformat.write(answered, str(tmp_path / "ann.ipynb"))
+
+    def broken(*args):
+        raise RuntimeError("the grader broke")
+
+    worker = object.__new__(Worker)   # no kernel, no sandbox: only the fallback runs
+    worker.plans = {"a1_conv_forward": {"conv_forward": graded_cells(ROOT / "solutions" / "a1_conv_forward" / "conv_forward.ipynb")}}
+    worker.limits = SimpleNamespace(sandbox=True)
+    worker.course, worker.ids, worker._grade = tmp_path, (f"s{n}" for n in itertools.count()), broken
+    result = worker.grade(discover.Submission("ann", "a1_conv_forward", "conv_forward", tmp_path / "ann.ipynb"))
+    assert "the grader broke" in capsys.readouterr().err
+    code, written = result.cells
+    assert (code.score, code.flags) == (0.0, ["grader-error"])
+    assert written.score is None and written.flags == ["grader-error", MANUAL]
+    missing = worker.grade(discover.Submission("bo", "a1_conv_forward", "conv_forward", None, ["missing"]))
+    assert [(c.score, c.flags) for c in missing.cells] == [(0.0, ["missing"]), (0.0, ["missing"])]
