@@ -135,25 +135,7 @@ class Worker:
             finally:
                 for folder in ("submitted", "autograded"):
                     shutil.rmtree(self.course / folder / student, ignore_errors=True)
-        flags = sorted(set(flags))
-        written = self._written_only(submission, cells) if "grader-error" in flags else {}
-        results = []
-        for cell in cells:
-            result = written.get(cell.grade_id) or CellResult(cell.grade_id, 0.0, cell.points, [], manual=cell.manual)
-            result.flags = sorted(set(flags) | set(result.flags))
-            results.append(result)
-        return NotebookResult(submission.student, submission.assignment, submission.notebook, results, flags,
-                              submission.files)
-
-    def _written_only(self, sub, cells):
-        """{grade_id: CellResult} of the written answers of a submission the grader failed on
-        ({} when even they cannot be read)."""
-        try:
-            release = read_notebook(self.course / "lessons" / sub.assignment / f"{sub.notebook}.ipynb")
-            submitted = structure.repair(release, read_notebook(sub.path))
-            return {c.grade_id: _written(c, release, submitted) for c in cells if c.manual}
-        except Exception:  # noqa: BLE001 - the notebook that broke the grader may break this too
-            return {}
+        return failed(submission, cells, flags, self.course)
 
     def _grade(self, sub, student, cells, flags):
         release = read_notebook(self.course / "lessons" / sub.assignment / f"{sub.notebook}.ipynb")
@@ -207,6 +189,27 @@ class Worker:
         with Gradebook(self.db, course_id=COURSE_ID) as gb:
             notebook = gb.find_submission_notebook(sub.notebook, sub.assignment, student)
             return {g.name: float(g.auto_score or 0.0) for g in notebook.grades}
+
+
+def failed(sub, cells, flags, course):
+    """The NotebookResult of a submission that was not graded (``flags`` say why): its code scores
+    0; the written answers of a notebook the grader failed on (nothing to run) still go to manual
+    grading, read against the release in ``course``/lessons (0 when even they cannot be read)."""
+    flags = sorted(set(flags))
+    written = {}
+    if sub.path is not None:
+        try:
+            release = read_notebook(Path(course) / "lessons" / sub.assignment / f"{sub.notebook}.ipynb")
+            submitted = structure.repair(release, read_notebook(sub.path))
+            written = {c.grade_id: _written(c, release, submitted) for c in cells if c.manual}
+        except Exception:  # noqa: BLE001 - the notebook that broke the grader may break this too
+            pass
+    results = []
+    for cell in cells:
+        result = written.get(cell.grade_id) or CellResult(cell.grade_id, 0.0, cell.points, [], manual=cell.manual)
+        result.flags = sorted(set(flags) | set(result.flags))
+        results.append(result)
+    return NotebookResult(sub.student, sub.assignment, sub.notebook, results, flags, sub.files)
 
 
 def _written(cell, release, submitted):

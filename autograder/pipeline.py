@@ -8,7 +8,7 @@ from concurrent.futures.process import BrokenProcessPool
 from tqdm import tqdm
 
 from autograder import course, discover
-from autograder.grade import CellResult, NotebookResult, Worker
+from autograder.grade import Worker, failed
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,8 @@ def grade_all(found, plans, template, limits, scratch, jobs=1, progress=True):
     while todo:
         for submission in _run_pool(todo, jobs, start, done):   # alone, so a death names its cause
             if _run_pool([submission], 1, start, done):
-                done(_crashed(submission, plans))
+                done(failed(submission, plans[submission.assignment][submission.notebook],
+                            [*submission.flags, "grader-crashed"], template))
     bar.close()
     return sorted(results, key=lambda r: (r.student, r.assignment, r.notebook))
 
@@ -81,10 +82,3 @@ def _run_pool(todo, jobs, start, done):
                 except BrokenProcessPool:
                     return [submission, *running.values()]
     return []
-
-
-def _crashed(submission, plans):
-    cells = plans[submission.assignment][submission.notebook]
-    flags = sorted({*submission.flags, "grader-crashed"})
-    return NotebookResult(submission.student, submission.assignment, submission.notebook,
-                          [CellResult(c.grade_id, 0.0, c.points, flags) for c in cells], flags, submission.files)
