@@ -53,8 +53,14 @@ hub-setup: system  ## npm proxy + the hub users' Python env in .hub/ (they canno
 	  echo "npm or /usr/bin/python3 is missing: the hub test skips (and fails under CI=true)"; \
 	else \
 	  test -x $(HUB)/node_modules/.bin/configurable-http-proxy || npm install --prefix $(HUB) --no-audit --no-fund configurable-http-proxy; \
-	  $(HUB)/venv/bin/python -c "import jupyterhub, tqdm" 2>/dev/null || { /usr/bin/python3 -m venv $(HUB)/venv && $(HUB)/venv/bin/pip install --quiet "jupyterhub>=5,<6" "jupyterhub-idle-culler>=1.4" "nbgrader==0.9.6" "notebook>=7,<8" "jupyterlab>=4,<5" "ipywidgets>=8,<9" "matplotlib>=3.7" "numpy>=1.24" "tqdm>=4.66" psutil; }; \
+	  $(MAKE) --no-print-directory $(HUB)/venv/.installed; \
 	fi
+
+# the instructor's and the hub's packages, as pyproject.toml's extras list them
+$(HUB)/venv/.installed: pyproject.toml deploy/requirements.py
+	/usr/bin/python3 -m venv $(HUB)/venv
+	$(HUB)/venv/bin/pip install --quiet $$(/usr/bin/python3 deploy/requirements.py instructor hub)
+	touch $@
 
 student-bundle: $(INSTALLED)  ## dist/student: lessons + cnn_utils without reference/ and grading/
 	$(PY) deploy/make_student_bundle.py --out dist/student
@@ -63,7 +69,7 @@ $(INSTALLED): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed, found " + sys.version.split()[0])'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,oracle,widgets,browser,hub,postgres]'
+	$(PY) -m pip install --quiet -e '.[test,oracle,hub,postgres]'
 	touch $@
 
 clean:

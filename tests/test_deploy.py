@@ -12,7 +12,7 @@ import json
 import re
 import subprocess
 import sys
-import sysconfig
+import tomllib
 import types
 import venv
 from pathlib import Path
@@ -111,20 +111,22 @@ def _parses(text):
 
 @pytest.fixture(scope="module")
 def bundle_python(bundle, tmp_path_factory):
-    """A Python that sees the bundle and this venv's third-party packages, but not the repo's
-    editable cnn_utils: a throwaway venv whose .pth adds site-packages as a plain path entry
-    (.pth files inside it, such as the editable finder, are then not run)."""
+    """A fresh venv holding only the bundle, installed by pip with the dependencies it declares,
+    and ipykernel (which a student's Jupyter brings): a dependency the bundle forgets fails here.
+    Returns (its python, its site-packages, an environment without the user's site)."""
     env_dir = tmp_path_factory.mktemp("bundle-venv")
-    venv.EnvBuilder(with_pip=False).create(env_dir)
+    venv.EnvBuilder(with_pip=True).create(env_dir)
     python = env_dir / "bin" / "python"
+    installed = subprocess.run([python, "-m", "pip", "install", "--quiet", str(bundle), "ipykernel"],
+                               capture_output=True, text=True, timeout=1200)
+    assert installed.returncode == 0, f"pip install of the bundle failed:\n{installed.stderr}"
     site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           capture_output=True, text=True, check=True).stdout.strip()
-    Path(site, "course_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    return python, {"PYTHONPATH": str(bundle), "PYTHONNOUSERSITE": "1"}
+    return python, site, {"PYTHONNOUSERSITE": "1", "PATH": f"{env_dir / 'bin'}:/usr/bin:/bin"}
 
 
 def test_reference_cannot_be_imported_with_only_the_bundle(bundle, bundle_python, tmp_path):
-    python, env = bundle_python
+    python, site, env = bundle_python
     script = ("import cnn_utils, cnn_utils.shapes, numpy\n"
               "print(cnn_utils.__file__)\n"
               "import importlib.util as u\n"
@@ -132,7 +134,7 @@ def test_reference_cannot_be_imported_with_only_the_bundle(bundle, bundle_python
     result = subprocess.run([python, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     where, specs = result.stdout.splitlines()
-    assert Path(where).is_relative_to(bundle)
+    assert Path(where).is_relative_to(site)
     assert specs == "None None", f"instructor packages importable next to the bundle: {specs}"
     leak = subprocess.run([python, "-c", "import cnn_utils.reference"], env=env, cwd=tmp_path,
                           capture_output=True, text=True)
@@ -156,7 +158,7 @@ def test_bundle_builds_a_wheel_without_instructor_code(bundle, tmp_path):
 def test_lesson_runs_to_its_stubs_with_only_the_bundle(bundle, bundle_python, lesson, tmp_path, monkeypatch):
     from nbclient import NotebookClient
 
-    python, env = bundle_python
+    python, site, env = bundle_python
     kernels = tmp_path / "jupyter" / "kernels" / "bundle-only"
     kernels.mkdir(parents=True)
     (kernels / "kernel.json").write_text(json.dumps({
@@ -165,7 +167,7 @@ def test_lesson_runs_to_its_stubs_with_only_the_bundle(bundle, bundle_python, le
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     nb = nbformat.read(str(bundle / "lessons" / lesson), as_version=4)
     check = ("import cnn_utils, importlib.util\n"
-             f"assert cnn_utils.__file__.startswith({str(bundle)!r}), cnn_utils.__file__\n"
+             f"assert cnn_utils.__file__.startswith({site!r}), cnn_utils.__file__\n"
              "assert importlib.util.find_spec('cnn_utils.reference') is None\n")
     nb.cells.insert(0, nbformat.v4.new_code_cell(check))
     NotebookClient(nb, timeout=300, kernel_name="bundle-only", allow_errors=True,
@@ -200,10 +202,20 @@ def test_student_image_copies_only_the_bundle_and_the_shared_nbgrader_config():
     assert sources == ["dist/student", "deploy/jupyter/nbgrader_config.py"], sources
 
 
-def test_grader_image_installs_the_full_package_with_the_hub_extra():
+def test_grader_image_installs_the_full_package_with_the_instructor_and_hub_extras():
     text = "\n".join(dockerfile("Dockerfile.grader"))
-    assert re.search(r"pip install .*\[[\w,]*\bhub\b[\w,]*\]", text)
+    extras = re.search(r"pip install .*/opt/cnn-backprop\[([\w,]+)\]", text).group(1).split(",")
+    assert {"instructor", "hub", "postgres"} <= set(extras)
     assert "COPY" in text and "cnn_utils" in text
+
+
+def test_the_student_image_and_bundle_take_their_dependencies_from_the_student_extra(bundle):
+    from requirements import requirements
+
+    declared = tomllib.loads((bundle / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert declared == requirements(["student"]) and "matplotlib>=3.7" in declared
+    assert any(re.fullmatch(r"RUN pip install --no-cache-dir /opt/cnn-backprop( &&.*)?", line.rstrip(" \\"))
+               for line in dockerfile("Dockerfile.student"))
 
 
 # --- the hub configuration ---------------------------------------------------------------------
