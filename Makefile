@@ -4,8 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 HUB := .hub
+STUDENT_ENV := .student
 
-.PHONY: demo test bench lab lessons browser hub hub-setup student-bundle install system sandbox clean
+.PHONY: demo test bench lab lessons browser hub hub-setup student-bundle student-env install system sandbox clean
 
 demo: $(INSTALLED) sandbox  ## the library at work, then a sample class graded end to end in scratch/demo
 	$(PY) benchmarks/demo.py
@@ -22,8 +23,14 @@ bench: $(INSTALLED) sandbox  ## layers against PyTorch CPU, widget update times,
 browser: $(INSTALLED) system  ## the explorers in JupyterLab + headless chromium; screenshots in test-artifacts/
 	$(PY) -m pytest -m browser tests/test_browser.py
 
-lab: $(INSTALLED)  ## JupyterLab on the lessons
-	$(VENV)/bin/jupyter lab --notebook-dir=lessons
+lab: student-env  ## JupyterLab on your copy of the lessons (work/), as a student has them: no reference solutions
+	mkdir -p work && cp -rn dist/student/lessons/. work/
+	$(STUDENT_ENV)/bin/jupyter lab --notebook-dir=work
+
+student-env: student-bundle  ## the student environment in .student/: the bundle, its dependencies, JupyterLab
+	test -x $(STUDENT_ENV)/bin/python || $(PYTHON) -m venv $(STUDENT_ENV)
+	$(STUDENT_ENV)/bin/pip install --quiet --force-reinstall --no-deps dist/student
+	$(STUDENT_ENV)/bin/pip install --quiet dist/student "jupyterlab>=4,<5"
 
 lessons: $(INSTALLED)  ## record what each test cell grades, regenerate lessons/ with nbgrader (never edit lessons/ by hand)
 	$(PY) -m autograder release
@@ -73,4 +80,4 @@ $(INSTALLED): pyproject.toml
 	touch $@
 
 clean:
-	rm -rf $(VENV) $(HUB) dist scratch .pytest_cache .hypothesis *.egg-info
+	rm -rf $(VENV) $(HUB) $(STUDENT_ENV) dist scratch .pytest_cache .hypothesis *.egg-info

@@ -10,8 +10,10 @@ import copy
 import hashlib
 import json
 import re
+import socket
 import subprocess
 import sys
+import time
 import tomllib
 import types
 import venv
@@ -384,3 +386,74 @@ def test_grader_scratch_is_a_size_limited_volume():
     mounts = {m["mountPath"]: m["name"] for m in pod["containers"][0]["volumeMounts"]}
     volume = next(v for v in pod["volumes"] if v["name"] == mounts["/tmp"])
     assert volume["emptyDir"]["sizeLimit"]
+
+
+# --- the explorers page (Binder, Voila) ---------------------------------------------------------
+
+EXPLORERS = ROOT / "explorers" / "explorers.ipynb"
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+def test_explorers_page_runs_with_only_the_bundle(bundle_python, tmp_path, monkeypatch):
+    """Every explorer shows as a live widget with a PNG beside it, from the student bundle alone."""
+    from nbclient import NotebookClient
+
+    python, _, env = bundle_python
+    kernels = tmp_path / "jupyter" / "kernels" / "bundle-only"
+    kernels.mkdir(parents=True)
+    (kernels / "kernel.json").write_text(json.dumps({
+        "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "bundle only", "language": "python", "env": env}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    nb = nbformat.read(str(EXPLORERS), as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="bundle-only", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    shown = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if WIDGET in o.get("data", {})]
+    assert len(shown) == 4 and all("image/png" in o.data for o in shown)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.widgets
+def test_explorers_page_renders_in_voila(tmp_path):
+    """Voila (what Binder's urlpath=voila/render/... serves) executes the page: four widgets, no error."""
+    import urllib.request
+
+    port = free_port()
+    server = subprocess.Popen([str(Path(sys.executable).parent / "voila"), str(EXPLORERS), "--no-browser",
+                               f"--port={port}", "--Voila.ip=127.0.0.1"], cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        page, deadline = None, time.monotonic() + 120
+        while page is None and time.monotonic() < deadline:
+            try:
+                page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=120).read().decode()
+            except OSError:
+                time.sleep(0.5)
+        assert page is not None, "Voila did not answer within 120 s"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert page.count(WIDGET) == 4 and page.count("image/png") >= 4
+    assert "Traceback" not in page and "NotImplementedError" not in page
+
+
+@pytest.mark.slow
+def test_make_lab_runs_in_a_student_environment_without_the_reference(tmp_path):
+    """`make lab` starts JupyterLab from `make student-env`: the bundle, its dependencies and
+    JupyterLab, where the lessons' imports work and the reference does not exist."""
+    env = tmp_path / "student"
+    made = subprocess.run(["make", "--no-print-directory", "student-env", f"STUDENT_ENV={env}"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=1800)
+    assert made.returncode == 0, made.stderr
+    probe = ("import importlib.util as u, cnn_utils, matplotlib, ipywidgets, PIL, jupyterlab\n"
+             "print(cnn_utils.__file__, u.find_spec('cnn_utils.reference'), u.find_spec('cnn_utils.grading'))")
+    result = subprocess.run([env / "bin" / "python", "-c", probe], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    where, reference, grading = result.stdout.split()
+    assert Path(where).is_relative_to(env) and (reference, grading) == ("None", "None")
+    lab = (ROOT / "Makefile").read_text().split("\nlab:", 1)[1].split("\n\n", 1)[0]
+    assert "$(STUDENT_ENV)/bin/jupyter lab" in lab and "student-env" in lab.splitlines()[0]

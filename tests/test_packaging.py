@@ -1,13 +1,16 @@
 """The packaging files agree with each other: pyproject, environment.yml, README, CI."""
 
 import re
+import sys
 import tomllib
 from pathlib import Path
 
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-CONDA_NAMES = {"torch": "pytorch-cpu", "psycopg2-binary": "psycopg2"}  # PyPI name -> conda-forge name where they differ
+sys.path.insert(0, str(ROOT / "deploy"))
+from requirements import requirements  # noqa: E402  (deploy/ is not a package)
+CONDA_NAMES_BACK = {"psycopg2": "psycopg2-binary"}  # conda-forge name -> PyPI name where they differ
 
 
 def _name(requirement):
@@ -18,14 +21,31 @@ def _pyproject():
     return tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
-def test_environment_yml_lists_every_pyproject_package():
-    project = _pyproject()["project"]
-    wanted = [project["dependencies"]] + list(project["optional-dependencies"].values())
-    names = {CONDA_NAMES.get(_name(r), _name(r)) for group in wanted for r in group}
-    env = yaml.safe_load((ROOT / "environment.yml").read_text())
-    conda = {_name(d) for d in env["dependencies"] if isinstance(d, str)}
-    assert names - conda == set(), f"missing from environment.yml: {sorted(names - conda)}"
-    assert any(isinstance(d, dict) and "-e ." in d.get("pip", []) for d in env["dependencies"])
+def _conda_and_pip(path):
+    """(conda requirements, pip requirements) of an environment file, in pip's syntax."""
+    env = yaml.safe_load(Path(path).read_text())
+    conda = [d for d in env["dependencies"] if isinstance(d, str)]
+    pip = [item for d in env["dependencies"] if isinstance(d, dict) for item in d.get("pip", [])]
+    return [CONDA_NAMES_BACK.get(_name(d), _name(d)) + d[len(_name(d)):] for d in conda], pip
+
+
+def test_environment_yml_is_the_student_instructor_test_hub_and_postgres_extras():
+    conda, pip = _conda_and_pip(ROOT / "environment.yml")
+    wanted = requirements(["student", "instructor", "test", "hub", "postgres"])
+    listed = [r.replace("=", "==") if re.fullmatch(r"[\w-]+=[\d.]+", r) else r for r in conda + pip]
+    assert sorted(set(wanted) - set(listed)) == [], "environment.yml lacks these pyproject requirements"
+    extra = {_name(r) for r in listed if r != "-e ."} - {_name(r) for r in wanted} - {"python", "pip"}
+    assert extra == set(), f"environment.yml holds packages pyproject does not: {sorted(extra)}"
+    assert "-e ." in pip and not any(_name(r) in ("torch", "pytorch-cpu") for r in conda + pip)
+
+
+def test_binder_environment_is_the_student_extra_with_jupyterlab_and_voila():
+    conda, pip = _conda_and_pip(ROOT / "binder" / "environment.yml")
+    assert pip == []
+    assert sorted(set(conda) - {"python=3.11", "pip"}) == sorted(
+        requirements(["student"]) + ["jupyterlab>=4,<5", "voila>=0.5"])
+    post = (ROOT / "binder" / "postBuild").read_text()
+    assert "make_student_bundle.py" in post and re.search(r"rm -rf .*\bsolutions\b.*\bcnn_utils\b", post)
 
 
 def test_course_depends_on_numpy_only_and_torch_is_pinned_in_oracle():
