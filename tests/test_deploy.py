@@ -9,6 +9,7 @@ import ast
 import copy
 import hashlib
 import json
+import os
 import re
 import socket
 import subprocess
@@ -294,8 +295,13 @@ def deep_merge(base, override):
 
 @pytest.fixture(scope="module")
 def chart():
+    """The Zero to JupyterHub chart's schema and defaults, from ../shared/z2jh beside the clone
+    (not part of the repository): skipped with the reason on a plain clone, failed under CI=true."""
     if not (Z2JH / "values.schema.yaml").exists():
-        pytest.fail(f"the chart's schema is missing from {Z2JH}")
+        reason = f"the chart's schema is not at {Z2JH} (it sits beside the clone in CI, not in the repository)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{reason} (CI=true: it must be there)")
+        pytest.skip(reason)
     import jsonschema
 
     schema = yaml.safe_load((Z2JH / "values.schema.yaml").read_text())

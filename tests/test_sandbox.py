@@ -111,7 +111,7 @@ class Listener:
 GRADER_USER = "cnn-grader"
 
 
-def grade(submitted, out, env, as_user=None):
+def grade(submitted, out, env, as_user=None, course=None):
     """Run the grading command (as root, or as Unix user ``as_user`` with the hub's Python) with
     its memory use measured; (completed process, max RSS in MB)."""
     measured = ("import resource, runpy, sys; sys.argv = ['autograder', *sys.argv[1:]]\n"
@@ -124,8 +124,9 @@ def grade(submitted, out, env, as_user=None):
         prefix = ["runuser", "-u", as_user, "--", "env", *[f"{k}={v}" for k, v in env.items()
                                                         if k in ("HOME", "GRADER_SECRET_TOKEN", "CI")],
                   f"PATH={local_hub.user_bin()}:/usr/bin:/bin"]
+    into = ["--course", str(course)] if course else ["--dry-run"]
     result = subprocess.run([*prefix, python, "-c", measured, "grade", "all", "--submitted", str(submitted),
-                             "--out", str(out), "--jobs", "2", "--quiet", "--dry-run", *LIMITS],
+                             "--out", str(out), "--jobs", "2", "--quiet", *into, *LIMITS],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=1500)
     assert result.returncode == 0, f"grading failed:\n{result.stdout}\n{result.stderr}"
     rss = int(result.stdout.rsplit("MAXRSS", 1)[1])
@@ -162,7 +163,10 @@ def attacked(request):
     account = _grader_user() if request.param == "user" else None
     base = Path(tempfile.mkdtemp(prefix="attacked-", dir="/tmp"))
     base.chmod(0o755)
-    submitted, out, home = base / "submitted", base / "out", base / "home"
+    submitted, out, home, course = base / "submitted", base / "out", base / "home", base / "course"
+    course.mkdir()
+    shutil.copy(ROOT / "nbgrader_config.py", course)
+    shutil.copytree(ROOT / "solutions", course / "solutions")
     canary = "canary-" + secrets.token_hex(8)
     (home / ".ssh").mkdir(parents=True)
     (home / ".ssh" / "id_rsa").write_text(f"-----BEGIN KEY----- {canary}\n")
@@ -189,11 +193,11 @@ def attacked(request):
 
     def state():
         return {"checkout": fingerprint(ROOT), "venv": fingerprint(venv, content=False),
-                "submitted": fingerprint(submitted)}
+                "submitted": fingerprint(submitted), "solutions": fingerprint(course / "solutions")}
 
     before = state()
     try:
-        result, rss = grade(submitted, out, env, account and account.pw_name)
+        result, rss = grade(submitted, out, env, account and account.pw_name, course)
         csv_right_after = (out / "grades.csv").read_bytes()
         time.sleep(3)   # time for a daemon, had one survived, to rewrite grades.csv
         after = state()
@@ -202,7 +206,8 @@ def attacked(request):
     finally:
         listener.close()
     request.addfinalizer(lambda: shutil.rmtree(base, ignore_errors=True))
-    return {"mode": request.param, "rows": rows_of(out), "alone": rows_of(base / "alone-out"), "out": out, "rss": rss,
+    return {"mode": request.param, "rows": rows_of(out), "alone": rows_of(base / "alone-out"), "out": out,
+            "course": course, "rss": rss,
             "before": before, "after": after, "csv_changed": csv_right_after != (out / "grades.csv").read_bytes(),
             "leftovers": leftovers, "received": listener.received, "canary": canary, "stderr": result.stderr}
 
@@ -251,7 +256,7 @@ def test_classmates_score_exactly_what_they_score_alone(attacked):
 
 
 def test_checkout_venv_and_submissions_are_unchanged(attacked):
-    for what in ("checkout", "venv", "submitted"):
+    for what in ("checkout", "venv", "submitted", "solutions"):
         before, after = attacked["before"][what], attacked["after"][what]
         changed = sorted(set(before) ^ set(after) | {p for p in before if p in after and before[p] != after[p]})
         assert not changed, f"{what} changed: {changed[:10]}"
@@ -261,7 +266,7 @@ def test_checkout_venv_and_submissions_are_unchanged(attacked):
 def test_the_gradebook_holds_exactly_the_grades_of_the_csv(attacked):
     from nbgrader.api import Gradebook
 
-    with Gradebook(f"sqlite:///{attacked['out'] / 'gradebook.db'}", course_id="cnn-backprop") as gb:
+    with Gradebook(f"sqlite:///{attacked['course'] / 'gradebook.db'}", course_id="cnn-backprop") as gb:
         for row in attacked["rows"]:
             grade = gb.find_grade(row["grade_id"], row["notebook"], row["assignment"], row["student"])
             if row["score"] == "":   # a written answer left to the formgrader
