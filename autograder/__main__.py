@@ -1,6 +1,8 @@
-"""Command line: ``python -m autograder release`` and ``python -m autograder grade ...``."""
+"""Command line: ``python -m autograder release`` and ``python -m autograder grade ...`` (also
+installed as ``cnn-autograder``). Grading needs Linux: student code runs in a bubblewrap sandbox."""
 
 import argparse
+import importlib.metadata
 import logging
 import sys
 import tempfile
@@ -147,7 +149,10 @@ def _settings_help():
 
 
 def parser():
-    main = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
+    called = Path(sys.argv[0]).name
+    main = argparse.ArgumentParser(prog="python -m autograder" if called == "__main__.py" else called,
+                                   description=__doc__)
+    main.add_argument("--version", action="version", version=f"%(prog)s {importlib.metadata.version('cnn_utils')}")
     main.add_argument("-v", "--verbose", action="store_true", help="log each graded notebook and nbgrader's steps")
     commands = main.add_subparsers(dest="command", required=True)
     release = commands.add_parser("release", help="record what each test cell grades and regenerate "

@@ -61,3 +61,14 @@ def test_readme_opens_with_the_two_commands_and_ci_runs_the_test_command():
     assert [line.strip() for line in first_block if line.strip()] == ["make demo", "make test"]
     ci = (ROOT / ".ci" / "run").read_text()
     assert re.search(r"^make test$", ci, re.M)
+
+
+def test_the_grader_is_installed_as_a_command_with_its_version_and_the_licence():
+    import subprocess
+
+    version = _pyproject()["project"]["version"]
+    command = Path(sys.executable).parent / "cnn-autograder"
+    result = subprocess.run([str(command), "--version"], capture_output=True, text=True, cwd="/")
+    assert result.returncode == 0 and result.stdout.split() == ["cnn-autograder", version], result
+    assert "MIT License" in (ROOT / "LICENSE").read_text()
+    assert _pyproject()["project"]["license-files"] == ["LICENSE"]
