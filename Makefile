@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 HUB := .hub
 STUDENT_ENV := .student
 
-.PHONY: demo test bench lab lessons browser hub hub-setup student-bundle student-env install system sandbox clean
+.PHONY: demo test test-fast lint bench lab lessons browser hub hub-setup student-bundle student-env install system sandbox clean
 
 demo: $(INSTALLED) sandbox  ## the library at work, then a sample class graded end to end in scratch/demo
 	$(PY) benchmarks/demo.py
@@ -14,6 +14,12 @@ demo: $(INSTALLED) sandbox  ## the library at work, then a sample class graded e
 
 test: $(INSTALLED) system sandbox hub-setup  ## everything: oracle, notebooks, grading, widgets, browser, hub
 	$(PY) -m pytest
+
+test-fast: $(INSTALLED)  ## the unit layer, under a minute: no notebooks, grading, sandbox, hub, browser, oracle, widgets, fresh environments
+	$(PY) -m pytest -q -m "not (notebooks or autograder or sandbox or hub or browser or oracle or slow or widgets)"
+
+lint: $(INSTALLED)  ## ruff, as pyproject.toml configures it (the test suite runs it too)
+	$(VENV)/bin/ruff check .
 
 bench: $(INSTALLED) sandbox  ## layers against PyTorch CPU, widget update times, notebooks graded per minute
 	$(PY) benchmarks/bench_layers.py

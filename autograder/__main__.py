@@ -130,7 +130,8 @@ def _write_reports(results, reports, quiet):
     pages = feedback.write(results, reports)
     for result in results:
         if result.log:
-            path = reports / "logs" / f"{Path(feedback.file_name(result.student)).stem}_{result.assignment}_{result.notebook}.log"
+            student = Path(feedback.file_name(result.student)).stem
+            path = reports / "logs" / f"{student}_{result.assignment}_{result.notebook}.log"
             path.parent.mkdir(exist_ok=True)
             path.write_text(result.log, encoding="utf-8")
             log.warning("%s/%s: nbgrader could not grade it (%s); its log: %s", result.student,

@@ -103,7 +103,7 @@ def cells_to_run(notebook):
             (nbgrader_meta(cell).get("grade") or nbgrader_meta(cell).get("locked"))]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cases(name):
     from cnn_utils.grading import cases, table
 

@@ -189,7 +189,7 @@ def wrap(argv, limits, lib, binds=(), writable=(), uid=None):
     return command + list(argv)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def unavailable():
     """None if a sandbox starts on this machine, else why not (in words an admin can act on)."""
     if shutil.which("bwrap") is None:

@@ -9,7 +9,8 @@ its own cell; in the child, the notebook's names resolve as ``cnn_utils.isolatio
 child leaves one frame in the scratch folder, which this process copies to the result descriptor:
 an 8-byte big-endian length, then an .npz holding the returned arrays and, as the uint8 array
 ``result``, JSON saying what each call returned or raised and what the function printed. Nothing
-in it is unpickled by the grader, who parses it defensively (``integrity.parse``). Usage: student_run.py JOB_DIR RESULT_FD
+in it is unpickled by the grader, who parses it defensively (``integrity.parse``).
+Usage: student_run.py JOB_DIR RESULT_FD
 """
 
 import contextlib

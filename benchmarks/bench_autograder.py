@@ -46,7 +46,8 @@ def run(submitted, out, jobs, sandboxed):
     start = time.monotonic()
     unsafe = [] if sandboxed else ["--unsafe-no-sandbox"]
     done = subprocess.run([sys.executable, "-m", "autograder", "grade", ASSIGNMENT, "--submitted", str(submitted),
-                           "--out", str(out), "--jobs", str(jobs), "--quiet", "--dry-run", *unsafe], cwd=ROOT, check=True,
+                           "--out", str(out), "--jobs", str(jobs), "--quiet", "--dry-run", *unsafe],
+                          cwd=ROOT, check=True,
                           capture_output=True, text=True)
     workers = float(re.search(r"\(workers ([\d.]+) s\)", done.stdout).group(1))
     return time.monotonic() - start, workers
@@ -73,7 +74,7 @@ def main():
     for (jobs, sandboxed), runs in times.items():
         seconds = statistics.median(whole for whole, _ in runs)
         workers = statistics.median(pool for _, pool in runs)
-        ratio = statistics.median(pool / bare[1] for (_, pool), bare in zip(runs, times[jobs, False]))
+        ratio = statistics.median(pool / bare[1] for (_, pool), bare in zip(runs, times[jobs, False], strict=True))
         lines.append(f"| {jobs} | {'bubblewrap' if sandboxed else 'none (unsafe)'} | {seconds:.1f} | "
                      f"{60 * notebooks / seconds:.1f} | {workers:.1f} | {60 * notebooks / workers:.1f} | {ratio:.2f} |")
     text = "\n".join(lines)

@@ -134,7 +134,7 @@ def numpy_worker(reps, interleave):
     gemm = {}
     for dtype in DTYPES:
         a = np.random.default_rng(1).standard_normal((2048, 2048)).astype(dtype)
-        gemm[dtype] = 2 * 2048**3 / median_ms(lambda: a @ a, 5) / 1e6
+        gemm[dtype] = 2 * 2048**3 / median_ms(lambda a=a: a @ a, 5) / 1e6
     blas = [{k: lib.get(k) for k in ("internal_api", "architecture", "version", "num_threads")}
             for lib in threadpool_info() if lib.get("user_api") == "blas"]
     return {"times": times, "gemm": gemm, "info": {"numpy": np.__version__, "blas": blas}}
@@ -208,7 +208,7 @@ def collect(rounds, reps, interleave):
 def paired_ratio(times, base):
     """Median and quartiles of times[r] / base[r]: a ratio per round, numpy and torch timed
     back to back, so that a slow spell of the shared machine slows both sides of a ratio."""
-    ratios = sorted(t / b for t, b in zip(times, base))
+    ratios = sorted(t / b for t, b in zip(times, base, strict=True))
     if len(ratios) < 2:
         return ratios[0], ratios[0], ratios[0]
     low, median, high = statistics.quantiles(ratios, n=4, method="inclusive")

@@ -37,7 +37,8 @@ def agreement(rng):
     base = run_conv(*CONV["naive loops"], x, w, b, param, dout)
     print(f"convolution x {x.shape} w {w.shape} {param}: worst normwise error against the naive loops")
     for name, (forward, backward) in CONV.items():
-        errors = [norm_rel_error(g, e) for g, e in zip(run_conv(forward, backward, x, w, b, param, dout), base)]
+        got = run_conv(forward, backward, x, w, b, param, dout)
+        errors = [norm_rel_error(g, e) for g, e in zip(got, base, strict=True)]
         print(f"  {name:18s} out/dx/dw/db {max(errors):.1e}")
     x = rng.integers(0, 4, size=(2, 3, 9, 9)).astype(float)  # many ties
     param = {"pool_height": 3, "pool_width": 3, "stride": 2}

@@ -59,7 +59,8 @@ def other_roots():
         if pid.isdigit():
             try:
                 roots.append(os.readlink(f"/proc/{{pid}}/cwd"))
-                roots += [a for a in open(f"/proc/{{pid}}/cmdline", "rb").read().decode().split("\\0") if a.startswith("/")]
+                args = open(f"/proc/{{pid}}/cmdline", "rb").read().decode().split("\\0")
+                roots += [a for a in args if a.startswith("/")]
             except OSError:
                 pass
     return roots
@@ -157,7 +158,8 @@ targets += [os.path.join(p, "sitecustomize.py") for p in sys.path if p]
 for target in targets:
     try:
         with open(target, "a") as handle:
-            handle.write(payload if not target.endswith(".pth") else "import numpy; numpy.allclose = lambda *a, **k: True\\n")
+            poison = "import numpy; numpy.allclose = lambda *a, **k: True\\n"
+            handle.write(payload if not target.endswith(".pth") else poison)
         note("POISONED", target)
     except OSError as exc:
         note("could not poison", target, type(exc).__name__)
@@ -247,7 +249,8 @@ if not IN_KERNEL:
         buffer = io.BytesIO()
         np.savez(buffer, result=np.frombuffer(_json.dumps(result).encode(), dtype=np.uint8), **arrays)
         return len(buffer.getvalue()).to_bytes(8, "big") + buffer.getvalue()
-    bad = {"grade_id": "test_conv_forward_naive", "status": "done", "records": [{"kind": "returned", "value": {"array": "zz"}}]}
+    bad = {"grade_id": "test_conv_forward_naive", "status": "done",
+           "records": [{"kind": "returned", "value": {"array": "zz"}}]}
     for data in [frame(bad), frame({"grade_id": ["x"]}), b"\\x00" * 8, b"\\x7f" + b"\\xff" * 7 + b"junk"]:
         try:
             os.write(fd, data)

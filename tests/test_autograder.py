@@ -344,7 +344,8 @@ def test_replay_reads_the_cache_two_levels_deep():
 def test_sandbox_kills_the_group_at_the_deadline_and_limits_memory(tmp_path):
     limits = sandbox.Limits(cell_seconds=5, notebook_seconds=5, memory_mb=400)
     env = sandbox.student_env(limits)
-    child = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); time.sleep(60)"
+    child = ("import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+             "time.sleep(60)")
     start = time.monotonic()
     code, timed_out = sandbox.run_limited([sys.executable, "-c", child], limits, 1.5, tmp_path, env)
     assert timed_out and time.monotonic() - start < 10
@@ -356,7 +357,8 @@ def test_sandbox_kills_the_group_at_the_deadline_and_limits_memory(tmp_path):
 def test_watchdog_kills_every_process_of_the_kernel_at_the_deadline(tmp_path):
     marker = str(tmp_path)
     env = dict(os.environ, **{sandbox.MARKER_ENV: marker})
-    sleeper = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); time.sleep(60)"
+    sleeper = ("import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+               "time.sleep(60)")
     process = subprocess.Popen([sys.executable, "-c", sleeper], env=env, start_new_session=True)
     bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
@@ -722,7 +724,8 @@ def test_a_submission_that_breaks_the_grader_still_sends_its_answer_to_manual_gr
         raise RuntimeError("the grader broke")
 
     worker = object.__new__(Worker)   # no kernel, no sandbox: only the fallback runs
-    worker.plans = {"a1_conv_forward": {"conv_forward": graded_cells(ROOT / "solutions" / "a1_conv_forward" / "conv_forward.ipynb")}}
+    cells = graded_cells(ROOT / "solutions" / "a1_conv_forward" / "conv_forward.ipynb")
+    worker.plans = {"a1_conv_forward": {"conv_forward": cells}}
     worker.limits = SimpleNamespace(sandbox=True)
     worker.course, worker.ids, worker._grade = tmp_path, (f"s{n}" for n in itertools.count()), broken
     result = worker.grade(discover.Submission("ann", "a1_conv_forward", "conv_forward", tmp_path / "ann.ipynb"))

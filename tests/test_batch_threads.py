@@ -32,7 +32,7 @@ def test_parts_cover_the_batch_in_order(n, count, sizes):
     parts = batch_threads.parts(n, count)
     assert [p.stop - p.start for p in parts] == sizes
     assert parts[0].start == 0 and parts[-1].stop == n
-    assert all(a.stop == b.start for a, b in zip(parts, parts[1:]))
+    assert all(a.stop == b.start for a, b in zip(parts, parts[1:], strict=False))
 
 
 def test_parts_run_in_two_threads_with_blas_single_threaded(two_workers):

@@ -32,7 +32,7 @@ def _check_sandwich_gradients(forward, backward, x, w, b, params, seed):
     numeric = [eval_numerical_gradient_array(lambda a: forward(a, w, b, *params)[0], x, dout),
                eval_numerical_gradient_array(lambda a: forward(x, a, b, *params)[0], w, dout),
                eval_numerical_gradient_array(lambda a: forward(x, w, a, *params)[0], b, dout)]
-    for name, grad, num in zip(("dx", "dw", "db"), (dx, dw, db), numeric):
+    for name, grad, num in zip(("dx", "dw", "db"), (dx, dw, db), numeric, strict=True):
         assert rel_error(grad, num) < 1e-7, f"{name}: relative error {rel_error(grad, num):.2e}"
 
 

@@ -112,7 +112,7 @@ def test_flipped_equals_naive_on_the_grid(stride, pad, dilation):
         x, w, b, p = _case(x_shape, w_shape, stride, pad, dilation, seed=seed)
         out, cache = conv_forward_naive(x, w, b, p)
         dout = np.random.default_rng(seed).standard_normal(out.shape)
-        pairs = zip(conv_backward_naive(dout, cache), conv_backward_flipped(dout, cache))
+        pairs = zip(conv_backward_naive(dout, cache), conv_backward_flipped(dout, cache), strict=True)
         for naive, flipped in pairs:
             assert naive.shape == flipped.shape
             np.testing.assert_allclose(flipped, naive, rtol=1e-12, atol=1e-12)
@@ -160,7 +160,7 @@ def test_float32_in_float32_out(backward):
     out64, cache64 = conv_forward_naive(x.astype(np.float64), w.astype(np.float64),
                                         b.astype(np.float64), p)
     assert norm_rel_error(out, out64) < 1e-6
-    for g, g64 in zip(grads, backward(dout.astype(np.float64), cache64)):
+    for g, g64 in zip(grads, backward(dout.astype(np.float64), cache64), strict=True):
         assert norm_rel_error(g, g64) < 1e-6
 
 

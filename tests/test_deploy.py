@@ -70,7 +70,7 @@ def code_pairs(text):
     """Pairs of consecutive substantial code lines (stripped) of ``text``."""
     lines = [line.strip() for line in text.splitlines()]
     lines = [line for line in lines if len(line) >= 20 and not line.startswith(("#", '"', "-"))]
-    return set(zip(lines, lines[1:]))
+    return set(zip(lines, lines[1:], strict=False))
 
 
 def reference_function_sources():
@@ -128,6 +128,7 @@ def bundle_python(bundle, tmp_path_factory):
     return python, site, {"PYTHONNOUSERSITE": "1", "PATH": f"{env_dir / 'bin'}:/usr/bin:/bin"}
 
 
+@pytest.mark.slow
 def test_reference_cannot_be_imported_with_only_the_bundle(bundle, bundle_python, tmp_path):
     python, site, env = bundle_python
     script = ("import cnn_utils, cnn_utils.shapes, numpy\n"
@@ -400,6 +401,7 @@ EXPLORERS = ROOT / "explorers" / "explorers.ipynb"
 WIDGET = "application/vnd.jupyter.widget-view+json"
 
 
+@pytest.mark.slow
 def test_explorers_page_runs_with_only_the_bundle(bundle_python, tmp_path, monkeypatch):
     """Every explorer shows as a live widget with a PNG beside it, from the student bundle alone."""
     from nbclient import NotebookClient
@@ -412,7 +414,8 @@ def test_explorers_page_runs_with_only_the_bundle(bundle_python, tmp_path, monke
         "display_name": "bundle only", "language": "python", "env": env}))
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     nb = nbformat.read(str(EXPLORERS), as_version=4)
-    NotebookClient(nb, timeout=300, kernel_name="bundle-only", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    NotebookClient(nb, timeout=300, kernel_name="bundle-only",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
     shown = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if WIDGET in o.get("data", {})]
     assert len(shown) == 4 and all("image/png" in o.data for o in shown)
 

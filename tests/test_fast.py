@@ -75,7 +75,7 @@ def test_conv_fast_agrees_with_naive_whatever_the_chunking(monkeypatch, chunk_by
         dout = rng.standard_normal(conv_forward_naive(x, w, b, param)[0].shape)
         got = _run(conv_forward_fast, conv_backward_fast, x, w, b, param, dout)
         expected = _run(conv_forward_naive, conv_backward_naive, x, w, b, param, dout)
-        for g, e in zip(got, expected):
+        for g, e in zip(got, expected, strict=True):
             assert g.shape == e.shape
             assert norm_rel_error(g, e) < 1e-12, (x.shape, w.shape, param)
 
@@ -87,7 +87,7 @@ def test_conv_fast_keeps_float32(case):
     dout = dout.astype(np.float32)
     got = _run(conv_forward_fast, conv_backward_fast, x, w, b, param, dout)
     expected = _run(conv_forward_naive, conv_backward_naive, x, w, b, param, dout)
-    for g, e in zip(got, expected):
+    for g, e in zip(got, expected, strict=True):
         assert g.dtype == np.float32
         assert norm_rel_error(g, e) < 1e-5
 
@@ -112,7 +112,7 @@ def test_conv_fast_float64_dout_after_a_float32_forward(monkeypatch, case, chunk
     got = conv_backward_fast(dout, cache)
     wide = [a.astype(np.float64) for a in (x, w, b)]
     expected = conv_backward_naive(dout, conv_forward_naive(*wide, param)[1])
-    for g, e in zip(got, expected):
+    for g, e in zip(got, expected, strict=True):
         assert g.dtype == np.float64
         assert norm_rel_error(g, e) < 1e-12
 
@@ -123,13 +123,13 @@ def test_conv_fast_threads_keep_their_own_scratch():
     rng = np.random.default_rng(12)
     douts = [rng.standard_normal(conv_forward_naive(*case)[0].shape) for case in cases]
     expected = [_run(conv_forward_naive, conv_backward_naive, *case, dout)
-                for case, dout in zip(cases, douts)]
+                for case, dout in zip(cases, douts, strict=True)]
 
     def worker(offset):
         for i in range(len(cases) * 3):  # each thread walks the cases from another start
             k = (i + offset) % len(cases)
             got = _run(conv_forward_fast, conv_backward_fast, *cases[k], douts[k])
-            assert all(norm_rel_error(g, e) < 1e-12 for g, e in zip(got, expected[k])), cases[k][3]
+            assert all(norm_rel_error(g, e) < 1e-12 for g, e in zip(got, expected[k], strict=True)), cases[k][3]
 
     with ThreadPoolExecutor(4) as pool:
         for future in [pool.submit(worker, offset) for offset in range(4)]:
@@ -145,7 +145,7 @@ def test_conv_fast_keeps_no_buffer_above_keep_bytes(monkeypatch):
         x, w, b, param = _conv_case((3, 4, 9, 8), (4, 4, 3, 3), 1, 1, 1, seed=13)
         got = _run(conv_forward_fast, conv_backward_fast, x, w, b, param, np.ones((3, 4, 9, 8)))
         expected = _run(conv_forward_naive, conv_backward_naive, x, w, b, param, np.ones((3, 4, 9, 8)))
-        assert all(norm_rel_error(g, e) < 1e-12 for g, e in zip(got, expected))
+        assert all(norm_rel_error(g, e) < 1e-12 for g, e in zip(got, expected, strict=True))
         kept.update({key: flat.nbytes for key, flat in vars(fast._kept).items()})
 
     thread = threading.Thread(target=run)  # a fresh thread: an empty workspace

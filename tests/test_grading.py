@@ -122,7 +122,7 @@ def test_buggy_implementation_loses_points_and_gets_its_hint(capfd, mistake, nam
     score, out = graded(capfd, name, impl)
     assert score < 10
     hint = MISTAKES[mistake].hint.format(sum_axes="(0, 2, 3)")
-    assert f"Likely mistake (explains" in out and hint in out, out
+    assert "Likely mistake (explains" in out and hint in out, out
 
 
 def test_partial_credit_is_the_fraction_of_checks_passed(capfd):

@@ -10,6 +10,8 @@ import pytest
 
 from autograder import settings
 
+pytestmark = pytest.mark.autograder
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -55,7 +57,8 @@ def test_missing_or_empty_folders_and_unknown_names_are_clear_errors(course, tmp
         result = grade(course, "a1_conv_forward", *more)
         assert result.returncode == 2 and says in result.stderr and "Traceback" not in result.stderr, result.stderr
     (course / "submitted" / "alice" / "a1_conv_forward").mkdir(parents=True)
-    shutil.copy(ROOT / "lessons" / "a1_conv_forward" / "conv_forward.ipynb", course / "submitted" / "alice" / "a1_conv_forward")
+    shutil.copy(ROOT / "lessons" / "a1_conv_forward" / "conv_forward.ipynb",
+                course / "submitted" / "alice" / "a1_conv_forward")
     for more, says in [(("--student", "zoe"), "no submissions of zoe"),
                        (("--student", "alice", "--student", "zoe"), "no submission of zoe"),
                        (("a2_conv_backward",), "unknown assignment")]:

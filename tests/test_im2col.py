@@ -172,7 +172,7 @@ def test_conv_im2col_agrees_with_naive_and_keeps_dtype(case, dtype):
     tol = 1e-12 if dtype == np.float64 else 1e-5
     got = (out,) + conv_backward_im2col(dout, cache)
     expected = (expected_out,) + tuple(conv_backward_naive(dout, naive_cache))
-    for g, e in zip(got, expected):
+    for g, e in zip(got, expected, strict=True):
         assert g.dtype == dtype and g.shape == e.shape
         assert norm_rel_error(g, e) < tol
     assert cache[4].shape == (x.shape[1] * w.shape[2] * w.shape[3], out[0, 0].size * x.shape[0])

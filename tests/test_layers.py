@@ -84,7 +84,7 @@ def test_float32_is_kept_and_agrees_with_float64():
     loss32, *grads32 = results[np.float32]
     loss64, *grads64 = results[np.float64]
     assert loss32 == pytest.approx(loss64, rel=1e-5)
-    for g32, g64 in zip(grads32, grads64):
+    for g32, g64 in zip(grads32, grads64, strict=True):
         assert norm_rel_error(g32, g64) < 1e-5
 
 

@@ -74,7 +74,7 @@ def leaked_solution(block, code):
     solution, lines = code_lines(block), code_lines(code)
     if len(solution) == 1:
         return solution[0] if solution[0] in lines else None
-    common = set(zip(solution, solution[1:])) & set(zip(lines, lines[1:]))
+    common = set(zip(solution, solution[1:], strict=False)) & set(zip(lines, lines[1:], strict=False))
     return min(common)[0] if common else None
 
 
@@ -169,7 +169,7 @@ def test_lesson_is_what_nbgrader_generates_now(course, notebook):
     course_dir, _ = course
     generated, stored = read(course_dir / "lessons" / notebook), read(LESSONS / notebook)
     assert len(stored.cells) == len(generated.cells), f"{notebook} is out of date: run `make lessons`"
-    for i, (new, old) in enumerate(zip(generated.cells, stored.cells)):
+    for i, (new, old) in enumerate(zip(generated.cells, stored.cells, strict=True)):
         for key in ("cell_type", "source"):
             assert old[key] == new[key], f"{notebook} cell {i}: {key} differs; run `make lessons`"
         assert nbgrader_meta(old) == nbgrader_meta(new), f"{notebook} cell {i}: nbgrader metadata differs"
@@ -254,14 +254,17 @@ def test_what_each_test_cell_grades_is_recorded_in_its_metadata_and_reaches_the_
     shutil.copy(SOLUTIONS / notebook, copy)
     assert metadata.record(copy) == [], f"{notebook}: metadata is stale; run `make lessons`"
     recorded = {nbgrader_meta(c)["grade_id"]: c.metadata[metadata.KEY] for c in grade_cells(read(SOLUTIONS / notebook))}
-    released = {nbgrader_meta(c)["grade_id"]: c.metadata.get(metadata.KEY) for c in grade_cells(read(LESSONS / notebook))}
+    released = {nbgrader_meta(c)["grade_id"]: c.metadata.get(metadata.KEY)
+                for c in grade_cells(read(LESSONS / notebook))}
     assert recorded and released == recorded
 
 
 @pytest.mark.parametrize("source, expected", [
     ('grade("conv_forward_naive", conv_forward_naive, points=6)', ("conv_forward_naive", "conv_forward_naive", 6.0)),
-    ("grade('nhwc.conv_forward', student_fn=conv_forward_nhwc, points = 4.5)", ("nhwc.conv_forward", "conv_forward_nhwc", 4.5)),
-    ("from cnn_utils.grading import grade\ngrade(\n    name='a',\n    student_fn=f,\n    points=2,\n    seed=3)", ("a", "f", 2.0)),
+    ("grade('nhwc.conv_forward', student_fn=conv_forward_nhwc, points = 4.5)",
+     ("nhwc.conv_forward", "conv_forward_nhwc", 4.5)),
+    ("from cnn_utils.grading import grade\ngrade(\n    name='a',\n    student_fn=f,\n    points=2,\n    seed=3)",
+     ("a", "f", 2.0)),
     ("print('no call')", (None, None, None)),
 ])
 def test_a_grade_call_is_read_however_it_is_written(source, expected):

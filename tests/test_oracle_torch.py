@@ -3,8 +3,8 @@
 float64 must agree to 1e-10 relative to the largest entry. float32 results are
 compared with the exact (float64) result for the same inputs, relative to the
 same operation on absolute values (the scale of float32 rounding error, which
-cancellation in a sum such as db can make large against the result itself). Max pooling must route gradients exactly as torch does: ties to the
-first maximum, NaN windows to their last NaN.
+cancellation in a sum such as db can make large against the result itself). Max pooling must
+route gradients exactly as torch does: ties to the first maximum, NaN windows to their last NaN.
 """
 
 import numpy as np
@@ -54,7 +54,7 @@ def float32_error(torch_fn, torch, arrays, param, dout, got):
     up = [np.asarray(a, np.float64) for a in arrays]
     exact = torch_fn(torch, *up, param, np.float64(dout))
     magnitude = torch_fn(torch, *(np.abs(a) for a in up), param, np.abs(np.float64(dout)))
-    return [np.max(np.abs(g - e)) / max(np.max(m), 1e-300) for g, e, m in zip(got, exact, magnitude)]
+    return [np.max(np.abs(g - e)) / max(np.max(m), 1e-300) for g, e, m in zip(got, exact, magnitude, strict=True)]
 
 
 def _tensors(torch, *arrays):
@@ -100,12 +100,12 @@ def check_against_torch(torch_fn, torch, forward, backward, configs, what):
         dout = rng.standard_normal(out.shape).astype(x.dtype)
         got = (out,) + tuple(backward(dout, cache))
         if x.dtype == np.float64:
-            errors = [max_relative_error(g, e) for g, e in zip(got, torch_fn(torch, x, w, b, p, dout))]
+            errors = [max_relative_error(g, e) for g, e in zip(got, torch_fn(torch, x, w, b, p, dout), strict=True)]
             tol = TOL_F64
         else:
             errors = float32_error(torch_fn, torch, (x, w, b), p, dout, got)
             tol = TOL_F32
-        for name, g, err in zip(("out", "dx", "dw", "db"), got, errors):
+        for name, g, err in zip(("out", "dx", "dw", "db"), got, errors, strict=True):
             assert g.dtype == x.dtype, f"{what} {name} dtype {g.dtype} for {x.dtype} input"
             assert err < tol, f"{what} {name} error {err:.2e} on x {x.shape} w {w.shape} {p}"
         checked += 1

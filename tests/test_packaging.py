@@ -72,3 +72,11 @@ def test_the_grader_is_installed_as_a_command_with_its_version_and_the_licence()
     assert result.returncode == 0 and result.stdout.split() == ["cnn-autograder", version], result
     assert "MIT License" in (ROOT / "LICENSE").read_text()
     assert _pyproject()["project"]["license-files"] == ["LICENSE"]
+
+
+def test_the_code_is_ruff_clean():
+    import subprocess
+
+    result = subprocess.run([str(Path(sys.executable).parent / "ruff"), "check", "--no-cache", "."], cwd=ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

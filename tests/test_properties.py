@@ -67,7 +67,7 @@ def test_conv_variants_agree_and_output_shape_follows_the_formula(case):
             dout = rng.standard_normal(out.shape)
         results.append((out,) + tuple(backward(dout, cache)))
     for other in results[1:]:
-        for name, got, first in zip(("out", "dx", "dw", "db"), other, results[0]):
+        for name, got, first in zip(("out", "dx", "dw", "db"), other, results[0], strict=True):
             _assert_close(got, first, f"{name} disagrees for x {x.shape} w {w.shape} {p}")
     np.testing.assert_allclose(results[0][3], dout.sum(axis=(0, 2, 3)))
 
@@ -117,7 +117,7 @@ def test_max_pool_variants_agree_and_first_max_conserves_gradient(case):
             dout = rng.random(out.shape) + 0.5
         outs.append(out)
         grads.append(backward(dout, cache))
-    for out, dx in zip(outs[1:], grads[1:]):
+    for out, dx in zip(outs[1:], grads[1:], strict=True):
         np.testing.assert_array_equal(out, outs[0])
         np.testing.assert_allclose(dx, grads[0], rtol=1e-12)
     # one window, one receiver: the total gradient is conserved

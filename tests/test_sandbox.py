@@ -116,7 +116,8 @@ def grade(submitted, out, env, as_user=None, course=None):
     its memory use measured; (completed process, max RSS in MB)."""
     measured = ("import resource, runpy, sys; sys.argv = ['autograder', *sys.argv[1:]]\n"
                 "try:\n    runpy.run_module('autograder', run_name='__main__')\nfinally:\n"
-                "    rss = max(resource.getrusage(w).ru_maxrss for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))\n"
+                "    rss = max(resource.getrusage(w).ru_maxrss\n"
+                "              for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))\n"
                 "    print(f'MAXRSS {rss // 1024}')")
     python, prefix = sys.executable, []
     if as_user:
@@ -177,8 +178,10 @@ def attacked(request):
     for name in ODD_NAMES:
         copy_honest("alice_correct", submitted, name)
     for name, code in attacks.ATTACKS.items():
-        attacks.write(attacks.attack_notebook(code, target), submitted / name / "a1_conv_forward" / "conv_forward.ipynb")
-    attacks.write(attacks.stolen_network_notebook(), submitted / "x_stolen_network" / "a5_small_cnn" / "small_cnn.ipynb")
+        attacks.write(attacks.attack_notebook(code, target),
+                      submitted / name / "a1_conv_forward" / "conv_forward.ipynb")
+    attacks.write(attacks.stolen_network_notebook(),
+                  submitted / "x_stolen_network" / "a5_small_cnn" / "small_cnn.ipynb")
     attacks.write(attacks.deeply_nested_text(), submitted / "x_deep_json" / "a1_conv_forward" / "conv_forward.ipynb")
     link = submitted / "x_symlink" / "a1_conv_forward" / "conv_forward.ipynb"
     link.parent.mkdir(parents=True)
@@ -318,8 +321,10 @@ def test_inside_the_sandbox_there_is_no_course_no_home_no_network_and_no_secret(
     probe = f"""
 import json, os, socket, subprocess
 seen = {{"uid": os.getuid(), "env": sorted(os.environ), "root": sorted(os.listdir("/")),
-        "checkout": os.path.exists({str(ROOT)!r} + "/cnn_utils"), "secret": os.path.exists({str(tmp_path / "secret")!r}),
-        "lib": sorted(os.listdir("/opt/autograder/lib")), "pids": sorted(p for p in os.listdir("/proc") if p.isdigit())}}
+        "checkout": os.path.exists({str(ROOT)!r} + "/cnn_utils"),
+        "secret": os.path.exists({str(tmp_path / "secret")!r}),
+        "lib": sorted(os.listdir("/opt/autograder/lib")),
+        "pids": sorted(p for p in os.listdir("/proc") if p.isdigit())}}
 try:
     socket.create_connection(("127.0.0.1", {listener.port}), timeout=2)
     seen["network"] = True

@@ -159,7 +159,7 @@ def test_float32_in_float32_out():
     out64, cache64 = conv_transpose_forward(x.astype(np.float64), w.astype(np.float64),
                                             b.astype(np.float64), p)
     assert norm_rel_error(out, out64) < 1e-6
-    for g, g64 in zip(grads, conv_transpose_backward(dout.astype(np.float64), cache64)):
+    for g, g64 in zip(grads, conv_transpose_backward(dout.astype(np.float64), cache64), strict=True):
         assert norm_rel_error(g, g64) < 1e-6
 
 

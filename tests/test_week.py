@@ -84,7 +84,7 @@ def week(tmp_path_factory):
         shutil.copy(SAMPLES / sample / ASSIGNMENT / f"{NOTEBOOK}.ipynb", homes[student] / ASSIGNMENT)
         if student == "bob":   # the deadline passes between the two submissions
             time.sleep(1.2)
-            due = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+            due = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
             with open(course / "nbgrader_config.py", "a") as handle:
                 handle.write(f"c.Autograder.due_dates = {{{ASSIGNMENT!r}: {due!r}}}\n")
             time.sleep(1.2)

@@ -257,7 +257,7 @@ def test_im2col_column_highlight(views):
     x_flat = np.arange(16.0).reshape(1, 1, 4, 4)
     col = ref.im2col_indices(x_flat, 3, 3, 1, 2)[:, 2]
     expected = [None if v == 0 and cell is None else (int(v) // 4, int(v) % 4)
-                for v, cell in zip(col, e.column_inputs)]
+                for v, cell in zip(col, e.column_inputs, strict=True)]
     assert expected == e.column_inputs
     ones = np.ones((9, 4))
     np.testing.assert_array_equal(e.col2im_counts, ref.col2im_indices(ones, (1, 1, 4, 4), 3, 3, 1, 2)[0, 0])

@@ -246,12 +246,12 @@ SAMPLES = {
     "alice_correct": {
         A1: (answered(a1(CONV_RIGHT), A1), None, with_written(A1, cells(6), answer=True)),
         A3: (answered(fill(lesson(A3), POOL_RIGHT), A3), None,
-             with_written(A3, {g: [p, []] for g, p in zip(POOL_IDS, (4, 8, 4, 6))}, answer=True)),
+             with_written(A3, {g: [p, []] for g, p in zip(POOL_IDS, (4, 8, 4, 6), strict=True)}, answer=True)),
     },
     "bob_mistakes": {
         A1: (a1(CONV_NO_STRIDE), None, cells(2.4)),      # right only where stride is 1
         A3: (fill(lesson(A3), POOL_MISTAKES), None,      # ties all get the gradient; avg not divided
-             {g: [p, []] for g, p in zip(POOL_IDS, (4, 4, 4, 0))}),
+             {g: [p, []] for g, p in zip(POOL_IDS, (4, 4, 4, 0), strict=True)}),
     },
     "carol_no_bias": {A1: (a1(CONV_NO_BIAS), None, cells(0))},         # every case has a bias
     "dave_stub": {A1: (lesson(A1), None, cells(0))},
@@ -260,7 +260,7 @@ SAMPLES = {
     "h_sys_exit": {A1: (a1(SYS_EXIT), None, cells(0))},
     # the kernel dies in the last graded function: that cell scores 0, the others what they are worth
     "h_os_exit_one_cell": {A3: (fill(lesson(A3), dict(POOL_RIGHT, avg_pool_backward_naive=OS_EXIT)), None,
-                                {g: [p, ["kernel-died"]] for g, p in zip(POOL_IDS, (4, 8, 4, 0))})},
+                                {g: [p, ["kernel-died"]] for g, p in zip(POOL_IDS, (4, 8, 4, 0), strict=True)})},
     "h_os_exit": {A1: (a1(OS_EXIT), None, cells(0, ["kernel-died"]))},
     "h_deleted_test_cell": {A1: (without(a1(CONV_RIGHT), "test_conv_forward_naive"), None,
                                  cells(6, ["cell-deleted"]))},

@@ -225,7 +225,7 @@ def make_cases(spec, seed, count):
         args = spec.student_args(inputs)
         returned = spec.reference(*args)
         returned = returned if len(spec.returns) > 1 else (returned,)
-        values = dict(zip(spec.returns, returned))
+        values = dict(zip(spec.returns, returned, strict=True))
         values.update({name: values["cache"][index] for name, index in spec.cache_outputs.items()})
         expected = {name: np.asarray(values[name]) for name in spec.compared}
         dtype = np.dtype(next(iter(expected.values())).dtype)

@@ -17,7 +17,7 @@ def _problem_lines(name, cases, results):
     seen = Counter(result.kind for result in results if result.problem)
     lines = []
     for kind, count in list(seen.items())[:3]:
-        case, result = next((case, result) for case, result in zip(cases, results)
+        case, result = next((case, result) for case, result in zip(cases, results, strict=True)
                             if result.problem and result.kind == kind)
         lines.append(f"  In {count} of {len(cases)} cases {name} {result.problem}; first: case "
                      f"{case.index} ({case.label})")
@@ -27,7 +27,7 @@ def _problem_lines(name, cases, results):
 
 
 def _output_lines(spec, cases, results):
-    returned = [(case, result) for case, result in zip(cases, results) if not result.problem]
+    returned = [(case, result) for case, result in zip(cases, results, strict=True) if not result.problem]
     if not returned:
         return []
     some = " that returned" if len(returned) < len(cases) else ""

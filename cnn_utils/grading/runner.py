@@ -136,7 +136,7 @@ def _split(spec, returned):
         return None, f"returned {_type_text(returned)}, expected {expected}"
     if len(returned) != len(names):
         return None, f"returned {_plural_values(len(returned))}, expected {expected}"
-    return dict(zip(names, returned)), None
+    return dict(zip(names, returned, strict=True)), None
 
 
 def run_case(spec, function, case):
@@ -187,7 +187,7 @@ def diagnose(spec, cases, results):
     explained = defaultdict(Counter)  # mistake name -> output name -> cases explained
     wrong = Counter()
     retyped = Counter(name for result in results for name in result.dtype_only)
-    for case, result in zip(cases, results):
+    for case, result in zip(cases, results, strict=True):
         bad = {name: array for name, array in result.outputs.items()
                if result.checks[name] and name not in result.dtype_only}
         wrong.update(bad.keys())

@@ -9,7 +9,7 @@ mistake family (see ``mistakes``) whose models diagnose wrong results.
 
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Callable
+from collections.abc import Callable
 
 from cnn_utils import drivers, isolation
 from cnn_utils import reference as ref

@@ -75,7 +75,7 @@ def parts(n, count):
     """range(n) cut into min(count, n) contiguous slices whose sizes differ by at most 1."""
     count = max(1, min(count, n))
     bounds = [n * k // count for k in range(count + 1)]
-    return [slice(start, stop) for start, stop in zip(bounds, bounds[1:])]
+    return [slice(start, stop) for start, stop in zip(bounds, bounds[1:], strict=False)]
 
 
 def map_parts(task, n):

@@ -93,7 +93,7 @@ class ThreeLayerConvNet:
                  num_classes=10, weight_scale=1e-2, reg=0.0, dtype=np.float64):
         if len(input_dim) != 3:
             raise ValueError(f"input_dim must be (C, H, W), got {input_dim!r}")
-        C, H, W = (check_int(d, name, 1) for d, name in zip(input_dim, ("C", "H", "W")))
+        C, H, W = (check_int(d, name, 1) for d, name in zip(input_dim, ("C", "H", "W"), strict=True))
         num_filters = check_int(num_filters, "num_filters", 1)
         filter_size = check_int(filter_size, "filter_size", 1)
         hidden_dim = check_int(hidden_dim, "hidden_dim", 1)

@@ -217,7 +217,7 @@ def _backward_full_convolution(dout, x, w, pad, dilation):
             dw_flipped += np.matmul(dcols, x_rows[samples].transpose(0, 2, 1)).sum(axis=0)
         return dw_flipped, dout[part].sum(axis=(0, 2, 3))
 
-    dw_flipped, db = map(sum, zip(*map_parts(backward, N)))
+    dw_flipped, db = map(sum, zip(*map_parts(backward, N), strict=True))
     dw = dw_flipped.reshape(F, HH, WW, C)[:, ::-1, ::-1].transpose(0, 3, 1, 2)
     return dx.reshape(x.shape), np.ascontiguousarray(dw), db
 

@@ -27,7 +27,7 @@ class Im2colExplorer(ConvBase):
         self.highlighted_column = column = oh * g.out_width + ow
         self.col2im_counts = im.overlap_counts(g)
         self.column_inputs = [(int(r) - g.pad, int(c) - g.pad) if g.is_input(r, c) else None
-                              for r, c in zip(self.matrix_rows[:, column], self.matrix_cols[:, column])]
+                              for r, c in zip(self.matrix_rows[:, column], self.matrix_cols[:, column], strict=True)]
 
         def flat(r, c):
             return r * g.width + c
@@ -37,8 +37,8 @@ class Im2colExplorer(ConvBase):
                                            for r, c in im.window_taps(g, oh, ow).values() if g.is_input(r, c)},
             label=flat)
         matrix = render.grid(
-            [[self._entry(g, r, c, j, column) for j, (r, c) in enumerate(zip(rows, cols))]
-             for rows, cols in zip(self.matrix_rows, self.matrix_cols)],
+            [[self._entry(g, r, c, j, column) for j, (r, c) in enumerate(zip(rows, cols, strict=True))]
+             for rows, cols in zip(self.matrix_rows, self.matrix_cols, strict=True)],
             f"im2col matrix ({len(self.matrix_rows)} x {self.matrix_rows.shape[1]}): "
             f"column {column} = window of output ({oh},{ow})", self.bridge_class,
             [f"{kh},{kw}" for kh, kw in im.kernel_entries(g.kernel_height, g.kernel_width)],

@@ -211,7 +211,7 @@ def max_routes(values, g, ties="first"):
         cells = g.window(out_cell[0], out_cell[1])
         window = [values[r, c] for r, c in cells]
         top = max(window)
-        winners = [cell for cell, v in zip(cells, window) if v == top]
+        winners = [cell for cell, v in zip(cells, window, strict=True) if v == top]
         routes[out_cell] = tuple(winners if ties == "all" else winners[:1])
     return routes
 

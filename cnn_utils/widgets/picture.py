@@ -107,7 +107,7 @@ def _selects(compounds, node):
     return True
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _px(value):
     return float(value.removesuffix("px")) if value.removesuffix("px").replace(".", "", 1).isdigit() else 0.0
 
@@ -161,7 +161,7 @@ def _compute_styles(node, rules, parent_style):
         _compute_styles(child, rules, style)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _font_folders():
     folders = []
     spec = importlib.util.find_spec("matplotlib")  # finds the package without importing it
@@ -171,7 +171,7 @@ def _font_folders():
     return tuple(f for f in folders if f.is_dir())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _font(mono, bold, size):
     name = f"DejaVuSans{'Mono' if mono else ''}{'-Bold' if bold else ''}.ttf"
     for folder in _font_folders():
@@ -349,9 +349,9 @@ class Picture:
             y = h + pad[0] + pad[2]
             width = max(width, self.text_width(text, caption.style) + pad[1] + pad[3])
         late = []  # borders thicker than one pixel are drawn over their neighbours' thin ones
-        for row, height in zip(rows, row_heights):
+        for row, height in zip(rows, row_heights, strict=True):
             x = 0.0
-            for c, w in zip(row, col_widths):
+            for c, w in zip(row, col_widths, strict=False):   # a short row leaves the last columns empty
                 cell = _cell_ops(c.style, x, y, w + 1, height + 1, _text(c))
                 thick = _px(c.style.get("border-width", "0")) > 1
                 late.extend(op for op in cell if op[0] == "border" and thick)

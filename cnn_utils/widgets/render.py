@@ -29,7 +29,8 @@ STYLE = """<style>
 .cnnw-route{border:3px solid #000!important;font-weight:bold}
 .cnnw-none{background:repeating-linear-gradient(45deg,#fff 0 3px,#bbb 3px 5px)}
 .cnnw-legend{font:11px sans-serif;color:#333;margin:0 0 8px 0}
-.cnnw-legend span{display:inline-block;min-width:16px;height:15px;line-height:15px;vertical-align:middle;border:1px solid #888;margin:0 3px 0 10px;text-align:center}
+.cnnw-legend span{display:inline-block;min-width:16px;height:15px;line-height:15px;vertical-align:middle;
+border:1px solid #888;margin:0 3px 0 10px;text-align:center}
 </style>"""
 
 KINDS = {

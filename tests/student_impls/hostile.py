@@ -24,7 +24,7 @@ def conv_backward_warns(dout, cache):
     """Correct, but divides 0/0 on a path whose result is thrown away, and warns explicitly."""
     dx, dw, db = conv_backward_loops(dout, cache)
     _ = np.zeros(3) / np.zeros(3)
-    warnings.warn("my debugging warning")
+    warnings.warn("my debugging warning", stacklevel=2)
     return dx, dw, db
 
 

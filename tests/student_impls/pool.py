@@ -89,7 +89,8 @@ def max_pool_backward_strided(dout, cache):
     dx = np.zeros_like(x)
     for r in range(ph):
         for s in range(pw):
-            dx[:, :, r:r + stride * (H_out - 1) + 1:stride, s:s + stride * (W_out - 1) + 1:stride] += grads[..., r * pw + s]
+            rows, cols = slice(r, r + stride * (H_out - 1) + 1, stride), slice(s, s + stride * (W_out - 1) + 1, stride)
+            dx[:, :, rows, cols] += grads[..., r * pw + s]
     return dx
 
 
