@@ -1,4 +1,5 @@
-"""JupyterHub 5 configuration of the cnn-backprop course on one machine (nbgrader 0.9.6).
+"""JupyterHub configuration of the cnn-backprop course on one machine (JupyterHub 5.3 to 6.x,
+nbgrader 0.9.6; tests/test_hub.py runs it on the newest JupyterHub 6).
 
     jupyterhub -f deploy/jupyterhub_config.py      # as root: servers run as real Unix users
 
