@@ -9,6 +9,7 @@ import ast
 import copy
 import hashlib
 import json
+import shutil
 import os
 import re
 import socket
@@ -274,11 +275,27 @@ def test_shared_nbgrader_config_sets_the_exchange_and_private_submissions(monkey
     from traitlets.config import Config
 
     monkeypatch.setenv("CNN_HUB_EXCHANGE", "/x/exchange")
+    monkeypatch.delenv("JUPYTERHUB_API_URL", raising=False)
     namespace = {"get_config": Config}
     exec((DEPLOY / "jupyter" / "nbgrader_config.py").read_text(), namespace)
     c = namespace["c"]
     assert c.Exchange.root == "/x/exchange" and c.CourseDirectory.course_id == "cnn-backprop"
     assert c.ExchangeFactory.submit.__name__ == "PrivateSubmit"
+    assert "plugin_class" not in c.Authenticator   # off a hub: no groups to ask
+    monkeypatch.setenv("JUPYTERHUB_API_URL", "http://hub:8081/hub/api")
+    exec((DEPLOY / "jupyter" / "nbgrader_config.py").read_text(), namespace)
+    assert namespace["c"].Authenticator.plugin_class == "nbgrader.auth.JupyterHubAuthPlugin"
+
+
+def test_kubernetes_admits_the_class_by_the_identity_providers_groups_and_keeps_the_image_config():
+    config = ours()["hub"]["config"]
+    oauth = config["GenericOAuthenticator"]
+    assert oauth["manage_groups"] is True and oauth["auth_state_groups_key"]
+    assert set(oauth["allowed_groups"]) == {"nbgrader-cnn-backprop", "formgrade-cnn-backprop"}
+    assert "load_groups" not in config["JupyterHub"]   # groups managed by the authenticator only
+    assert not config.get("Authenticator", {}).get("allow_all")
+    files = ours()["singleuser"].get("extraFiles", {})
+    assert all(f["mountPath"] != "/etc/jupyter/nbgrader_config.py" for f in files.values())
 
 
 # --- Zero to JupyterHub values -------------------------------------------------------------------
@@ -466,3 +483,42 @@ def test_make_lab_runs_in_a_student_environment_without_the_reference(tmp_path):
     assert Path(where).is_relative_to(env) and (reference, grading) == ("None", "None")
     lab = (ROOT / "Makefile").read_text().split("\nlab:", 1)[1].split("\n\n", 1)[0]
     assert "$(STUDENT_ENV)/bin/jupyter lab" in lab and "student-env" in lab.splitlines()[0]
+
+
+def manifests(name):
+    return [doc for doc in yaml.safe_load_all((DEPLOY / "z2jh" / name).read_text()) if doc]
+
+
+def test_the_first_release_job_fills_the_course_volume_and_releases_to_the_exchange(tmp_path):
+    """deploy/z2jh/course-init.yaml: the grader's image and volumes; its script, run here with the
+    image's folder, the volumes and the exchange as temporary folders, leaves a course, a
+    gradebook and the first assignment in the exchange, and never overwrites a course."""
+    [job] = manifests("course-init.yaml")
+    [grader] = [d for d in manifests("grader.yaml") if d["kind"] == "Deployment"]
+    pod, grader_pod = job["spec"]["template"]["spec"], grader["spec"]["template"]["spec"]
+    [container], [grader_container] = pod["containers"], grader_pod["containers"]
+    assert job["kind"] == "Job" and container["image"] == grader_container["image"]
+    claims = {v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"]}
+    assert claims == {v["persistentVolumeClaim"]["claimName"] for v in grader_pod["volumes"]
+                      if "persistentVolumeClaim" in v}
+    copied = {line.split()[-1].rstrip("/") for line in dockerfile("Dockerfile.grader") if line.startswith("COPY")}
+    assert {"/opt/cnn-backprop", "/opt/cnn-backprop/solutions"} <= copied
+
+    image, course, exchange = tmp_path / "image", tmp_path / "course", tmp_path / "exchange"
+    image.mkdir(), course.mkdir(), exchange.mkdir()
+    shutil.copy(ROOT / "nbgrader_config.py", image)
+    shutil.copytree(ROOT / "solutions", image / "solutions")
+    script = container["args"][0].replace("/opt/cnn-backprop", str(image)).replace("/srv/course", str(course))
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    env.update(CNN_HUB_EXCHANGE=str(exchange), CNN_HUB_COURSE_DIR=str(course), HOME=str(tmp_path),
+               JUPYTER_CONFIG_PATH=str(DEPLOY / "jupyter"), PATH=f"{Path(sys.executable).parent}:/usr/bin:/bin")
+    for run in range(2):
+        result = subprocess.run([*container["command"], script], cwd=course, env=env, capture_output=True,
+                                text=True, timeout=600)
+        assert result.returncode == 0, result.stderr
+        if run == 0:
+            (course / "nbgrader_config.py").write_text((course / "nbgrader_config.py").read_text() + "# mine\n")
+    assert (course / "nbgrader_config.py").read_text().endswith("# mine\n")   # the second run kept it
+    assert (course / "gradebook.db").is_file() and (course / "lessons" / "a1_conv_forward").is_dir()
+    released = exchange / "cnn-backprop" / "outbound" / env["FIRST_ASSIGNMENT"]
+    assert sorted(p.name for p in released.glob("*.ipynb")) == ["conv_forward.ipynb"]

@@ -20,15 +20,22 @@ ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT, NOTEBOOK = "a1_conv_forward", "conv_forward.ipynb"
 
 
-def _values_config():
+def _student_image_config():
+    """The nbgrader config the Kubernetes values leave to the student image (Dockerfile.student
+    copies it to /etc/jupyter/; the values mount nothing over it)."""
     values = yaml.safe_load((ROOT / "deploy" / "z2jh" / "values.yaml").read_text())
-    return values["singleuser"]["extraFiles"]["nbgrader-config"]["stringData"]
+    mounted = [f["mountPath"] for f in values["singleuser"].get("extraFiles", {}).values()]
+    assert "/etc/jupyter/nbgrader_config.py" not in mounted
+    copies = [line.split()[-2:] for line in (ROOT / "deploy" / "Dockerfile.student").read_text().splitlines()
+              if line.startswith("COPY")]
+    source = next(src for src, dest in copies if dest == "/etc/jupyter/nbgrader_config.py")
+    return (ROOT / source).read_text()
 
 
 CONFIGS = {
     "course": lambda: (ROOT / "nbgrader_config.py").read_text(),
     "hub": lambda: (ROOT / "deploy" / "jupyter" / "nbgrader_config.py").read_text(),
-    "kubernetes": _values_config,
+    "kubernetes": _student_image_config,
 }
 
 
