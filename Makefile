@@ -4,6 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 HUB := .hub
+HUB_VENV := /opt/cnn-backprop/venv
 STUDENT_ENV := .student
 
 .PHONY: demo test test-fast lint bench lab lessons browser hub hub-setup student-bundle student-env install system sandbox clean
@@ -53,26 +54,27 @@ system:  ## Debian packages: chromium (browser test), npm (hub proxy), python3-v
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	  else echo "missing Debian packages:$$missing (sudo apt-get install$$missing; their tests skip until then)"; fi; fi
 
-hub: student-bundle hub-setup sandbox  ## the course on a local JupyterHub, 127.0.0.1:8000 (root; DEMO login)
-	$(HUB)/venv/bin/python deploy/local_hub.py
+hub: hub-setup sandbox  ## the course on a local JupyterHub, 127.0.0.1:8000 (root; DEMO login)
+	$(HUB_VENV)/bin/python deploy/local_hub.py
 
 sandbox:  ## Debian's bubblewrap: the grader runs student code in it (and refuses to grade without it)
 	@command -v bwrap >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap; \
 	  else echo "bubblewrap is missing (sudo apt-get install bubblewrap): grading refuses to run without it"; fi; }
 
-hub-setup: system  ## npm proxy + the hub users' Python env in .hub/ (they cannot run the .venv python under /root)
-	@set -e; if ! command -v npm >/dev/null || [ ! -x /usr/bin/python3 ]; then \
-	  echo "npm or /usr/bin/python3 is missing: the hub test skips (and fails under CI=true)"; \
+hub-setup: system  ## npm proxy in .hub/, the hub users' Python env in /opt/cnn-backprop/venv (root)
+	@set -e; if ! command -v npm >/dev/null || [ ! -x /usr/bin/python3 ] || [ "$$(id -u)" != 0 ]; then \
+	  echo "the hub needs root, npm and /usr/bin/python3: the hub test skips (and fails under CI=true)"; \
 	else \
 	  test -x $(HUB)/node_modules/.bin/configurable-http-proxy || npm install --prefix $(HUB) --no-audit --no-fund configurable-http-proxy; \
-	  $(MAKE) --no-print-directory $(HUB)/venv/.installed; \
+	  $(MAKE) --no-print-directory $(HUB_VENV)/.installed; \
 	fi
 
-# the instructor's and the hub's packages, as pyproject.toml's extras list them
-$(HUB)/venv/.installed: pyproject.toml deploy/requirements.py
-	/usr/bin/python3 -m venv $(HUB)/venv
-	$(HUB)/venv/bin/pip install --quiet $$(/usr/bin/python3 deploy/requirements.py instructor hub)
+# the instructor's and the hub's packages (pyproject.toml's extras), no course code: outside the
+# checkout, so that every Unix user can run it wherever the course was cloned
+$(HUB_VENV)/.installed: pyproject.toml deploy/requirements.py
+	/usr/bin/python3 -m venv $(HUB_VENV)
+	$(HUB_VENV)/bin/pip install --quiet $$(/usr/bin/python3 deploy/requirements.py instructor hub)
 	touch $@
 
 student-bundle: $(INSTALLED)  ## dist/student: lessons + cnn_utils without reference/ and grading/

@@ -106,13 +106,13 @@ def _grade(args):
              len({s.student for s in found}), options.jobs)
     # in /tmp, not $TMPDIR: the kernels' Unix socket paths must stay under 108 characters
     with tempfile.TemporaryDirectory(prefix="ag-", dir="/tmp") as scratch:
-        template = course.make_template(Path(scratch) / "template", graded, course_dir=home)
+        template = course.make_template(Path(scratch) / "template", graded, home)
         workers = time.monotonic()
         results = pipeline.grade_all(found, plans, template, limits, scratch, jobs=options.jobs,
                                      progress=not args.quiet)
         workers = time.monotonic() - workers
         if not args.dry_run:
-            count = gradebook.merge(results, url, graded, template, config, options.due_dates)
+            count = gradebook.merge(results, url, graded, template, home, config, options.due_dates)
             folders, left_out = course_files.write(results, home, config)
             log.info("gradebook: %s (%d grades); autograded/: %d submissions", url, count, folders)
             for student in left_out:
@@ -149,11 +149,18 @@ def _settings_help():
                      for name, trait in sorted(settings.Autograder.class_traits(config=True).items()))
 
 
+def _version():
+    try:
+        return importlib.metadata.version("cnn_utils")
+    except importlib.metadata.PackageNotFoundError:   # run from a copy of the sources (the hub's runtime)
+        return "(from sources, not installed)"
+
+
 def parser():
     called = Path(sys.argv[0]).name
     main = argparse.ArgumentParser(prog="python -m autograder" if called == "__main__.py" else called,
                                    description=__doc__)
-    main.add_argument("--version", action="version", version=f"%(prog)s {importlib.metadata.version('cnn_utils')}")
+    main.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     main.add_argument("-v", "--verbose", action="store_true", help="log each graded notebook and nbgrader's steps")
     commands = main.add_subparsers(dest="command", required=True)
     release = commands.add_parser("release", help="record what each test cell grades and regenerate "

@@ -96,7 +96,7 @@ def release(root=ROOT):
     return written
 
 
-def make_template(folder, names, db=None, course_dir=ROOT):
+def make_template(folder, names, course_dir, db=None):
     """A course in ``folder`` with the assignments ``names`` of ``course_dir`` generated into the
     gradebook ``db``.
 

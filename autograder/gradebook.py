@@ -26,13 +26,14 @@ from autograder import course
 NO_RESPONSE = "No response."   # nbgrader's automatic comment on an answer left as handed out
 
 
-def define_assignments(url, names, template):
-    """Create (or update) the assignments ``names`` in the gradebook at ``url``."""
+def define_assignments(url, names, template, course_dir):
+    """Create (or update) the assignments ``names`` of the course at ``course_dir`` in the gradebook
+    at ``url`` (a new SQLite file: a copy of the grading ``template``'s)."""
     if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
         shutil.copy(Path(template) / "gradebook.db", url[len("sqlite:///"):])
         return
     with tempfile.TemporaryDirectory(prefix="autograder-db-") as folder:
-        course.make_template(folder, names, db=url)
+        course.make_template(folder, names, course_dir, db=url)
 
 
 def late_plugin(config):
@@ -55,14 +56,15 @@ def _penalize(gb, submission, plugin):
                 notebook.late_submission_penalty = min(max(penalty, 0), notebook.score)
 
 
-def merge(results, url, names, template, config, due_dates=None):
+def merge(results, url, names, template, course_dir, config, due_dates=None):
     """Write every result's cell scores, its submission time and late penalty into the gradebook at
-    ``url``; ``config``: the course's traitlets Config. Returns the number of grades."""
+    ``url`` of the course at ``course_dir``; ``config``: its traitlets Config. Returns the number
+    of grades."""
     from nbgrader.api import Gradebook
     from nbgrader.utils import parse_utc
 
     course.quiet_nbgrader()
-    define_assignments(url, names, template)
+    define_assignments(url, names, template, course_dir)
     plugin, count, submissions = late_plugin(config), 0, {}
     with Gradebook(url, course_id=course.COURSE_ID) as gb:
         for name, when in (due_dates or {}).items():

@@ -6,8 +6,9 @@ nbgrader 0.9.6; tests/test_hub.py runs it on the newest JupyterHub 6).
 What it sets up:
 - every user's single-user server runs as the Unix user of the same name (LocalProcessSpawner);
 - the course as a hub-managed service `cnn-backprop`: a Jupyter server with the formgrader,
-  running as the instructor's Unix user in the course directory, reachable at
-  /services/cnn-backprop/formgrader by the members of group `formgrade-cnn-backprop` only;
+  running as the grading account (CNN_HUB_COURSE_USER, not a person's) in the course directory,
+  reachable at /services/cnn-backprop/formgrader by the members of group
+  `formgrade-cnn-backprop` only;
 - groups `formgrade-cnn-backprop` (instructors) and `nbgrader-cnn-backprop` (students) and the
   roles that give them their scopes;
 - the nbgrader exchange directory (Exchange.root), shared by every server;
@@ -45,11 +46,14 @@ def names(variable, default):
 
 STATE = Path(env("STATE", "/srv/jupyterhub"))  # hub database, cookie secret, logs
 EXCHANGE = env("EXCHANGE", "/srv/nbgrader/exchange")  # world-writable, sticky bit (make hub)
-COURSE_DIR = env("COURSE_DIR", "/home/instructor/cnn-backprop")  # nbgrader course root
-COURSE_USER = env("COURSE_USER", "instructor")  # the Unix user the formgrader service runs as
+COURSE_DIR = env("COURSE_DIR", "/home/cnn-grader/cnn-backprop")  # nbgrader course root
+COURSE_USER = env("COURSE_USER", "cnn-grader")  # the grading account the formgrader service runs as
+# What the servers read lives outside the checkout (deploy/local_hub.py: install_runtime), so
+# that the checkout may sit where no one else can read it.
 USER_BIN = Path(env("USER_BIN", str(Path(sys.executable).parent)))  # env every user's server runs in
-STUDENT_PYTHONPATH = env("STUDENT_PYTHONPATH", str(ROOT / "dist" / "student"))  # make student-bundle
-INSTRUCTOR_PYTHONPATH = env("INSTRUCTOR_PYTHONPATH", str(ROOT))  # the full cnn_utils
+STUDENT_PYTHONPATH = env("STUDENT_PYTHONPATH", str(ROOT / "dist" / "student"))  # the student bundle
+INSTRUCTOR_PYTHONPATH = env("INSTRUCTOR_PYTHONPATH", str(ROOT))  # the full cnn_utils and the grader
+JUPYTER_CONFIG = Path(env("JUPYTER_CONFIG", str(DEPLOY / "jupyter")))  # deploy/jupyter, or its copy
 INSTRUCTORS = names("INSTRUCTORS", "instructor")
 STUDENTS = names("STUDENTS", "student1,student2")
 IP = env("IP", "127.0.0.1")
@@ -95,8 +99,8 @@ c.Spawner.cpu_limit = float(env("CPU_LIMIT", "1"))
 c.Spawner.environment = {"PATH": f"{USER_BIN}:/usr/local/bin:/usr/bin:/bin",
                          "CNN_HUB_EXCHANGE": EXCHANGE}
 
-STUDENT_CONFIG = DEPLOY / "jupyter" / "student"  # turns the formgrader off on students' servers
-COMMON_CONFIG = DEPLOY / "jupyter"  # nbgrader_config.py: course id and exchange for everyone
+STUDENT_CONFIG = JUPYTER_CONFIG / "student"  # turns the formgrader off on students' servers
+COMMON_CONFIG = JUPYTER_CONFIG  # nbgrader_config.py: course id and exchange for everyone
 
 
 def pre_spawn_hook(spawner):

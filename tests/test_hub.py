@@ -31,13 +31,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "deploy"))
 import local_hub  # noqa: E402  (deploy/ is not a package)
-from make_student_bundle import make_bundle  # noqa: E402
 
 pytestmark = pytest.mark.hub
 
 COURSE_ID = "cnn-backprop"
 ASSIGNMENT, NOTEBOOK = "a1_conv_forward", "conv_forward"
-INSTRUCTOR, (CORRECT, MISTAKE) = local_hub.INSTRUCTOR, local_hub.STUDENTS
+INSTRUCTOR, (CORRECT, MISTAKE), GRADER = local_hub.INSTRUCTOR, local_hub.STUDENTS, local_hub.GRADER
 USERS = (INSTRUCTOR, CORRECT, MISTAKE)
 STRIDE_LINE = "top, left = i * stride, j * stride"
 
@@ -104,7 +103,7 @@ def user_processes():
     """Processes running as one of the course's Unix users."""
     found = []
     for proc in psutil.process_iter(["pid", "username", "cmdline"]):
-        if proc.info["username"] in USERS:
+        if proc.info["username"] in (*USERS, GRADER):
             found.append(proc)
     return found
 
@@ -114,17 +113,14 @@ def hub():
     prerequisite(os.geteuid() == 0, "the hub spawns servers as real Unix users: run the hub tests as root")
     prerequisite((local_hub.PROXY_BIN / "configurable-http-proxy").exists(),
                  "configurable-http-proxy is missing: run `make hub` (npm install --prefix .hub)")
-    prerequisite((local_hub.HUB_DIR / "venv" / "bin" / "jupyterhub").exists(),
-                 "the users' environment .hub/venv is missing: run `make hub`")
+    prerequisite((local_hub.HUB_VENV / "bin" / "jupyterhub").exists(),
+                 f"the users' environment {local_hub.HUB_VENV} is missing: run `make hub-setup` as root")
     prerequisite(shutil.which("runuser") is not None and shutil.which("useradd") is not None,
                  "runuser/useradd are missing")
     assert not user_processes(), f"processes of the course users already run: {user_processes()}"
-    for name in USERS:
+    for name in (*USERS, GRADER):
         local_hub.ensure_user(name)
-    probe = local_hub.as_user(CORRECT, ["test", "-r", str(ROOT / "cnn_utils" / "__init__.py")], cwd="/",
-                              check=False)
-    prerequisite(probe.returncode == 0, f"{ROOT} is not readable by other users: clone the course "
-                                        "where the course's Unix users can read it")
+    graders = local_hub.ensure_group(local_hub.GRADERS, [GRADER, INSTRUCTOR])
 
     top = Path(tempfile.mkdtemp(prefix="cnn-hub-"))
     top.chmod(0o755)
@@ -136,14 +132,14 @@ def hub():
         home.mkdir(mode=0o700)
         shutil.chown(home, name, name)
     exchange = local_hub.ensure_exchange(top / "exchange")
-    course = local_hub.prepare_course(top / "course", INSTRUCTOR, exchange, ASSIGNMENT)
-    bundle = make_bundle(top / "student-bundle")
+    runtime = top / "runtime"
+    local_hub.install_runtime(runtime, graders)
+    course = local_hub.prepare_course(top / "course", GRADER, exchange, runtime, ASSIGNMENT)
     admin_token = secrets.token_hex(16)
     port, hub_port, proxy_port, service_port = free_ports(4)
-    env = local_hub.hub_environment(state, exchange, course, user_dir=f"{homes}/{{username}}", port=port,
-                                    hub_port=hub_port, proxy_api_port=proxy_port, service_port=service_port,
-                                    student_pythonpath=bundle, automation_token=admin_token,
-                                    cull_timeout=3600)
+    env = local_hub.hub_environment(state, exchange, course, runtime, user_dir=f"{homes}/{{username}}",
+                                    port=port, hub_port=hub_port, proxy_api_port=proxy_port,
+                                    service_port=service_port, automation_token=admin_token, cull_timeout=3600)
     log = top / "hub.log"
     with open(log, "w") as out:
         process = subprocess.Popen(
@@ -160,7 +156,7 @@ def hub():
             running.start_server(name, tokens[name])
         started = {p.pid for p in psutil.Process(process.pid).children(recursive=True)}
         yield running, tokens, {"top": top, "course": course, "exchange": exchange, "homes": homes,
-                                "bundle": bundle}
+                                "runtime": runtime}
     finally:
         started |= {p.pid for p in psutil.Process(process.pid).children(recursive=True)} \
             if process.poll() is None else set()
@@ -280,10 +276,10 @@ def test_release_fetch_submit_collect_grade_feedback(hub):
 
 
 def grade_in_the_course(paths):
-    """The instructor grades the collected submissions with the autograder pipeline (sandbox and
-    re-check), in the course folder: the results land where the formgrader reads them."""
-    local_hub.as_user(INSTRUCTOR, [str(local_hub.user_bin() / "python"), "-m", "autograder", "grade", ASSIGNMENT,
-                                   "--jobs", "2", "--quiet"],
-                      cwd=paths["course"], env=local_hub.nbgrader_env(paths["exchange"], paths["course"]))
+    """The grading account grades the collected submissions with the autograder pipeline (sandbox
+    and re-check), in the course folder: the results land where the formgrader reads them."""
+    env = local_hub.nbgrader_env(paths["exchange"], paths["course"], paths["runtime"])
+    local_hub.as_user(GRADER, [str(local_hub.user_bin() / "python"), "-m", "autograder", "grade", ASSIGNMENT,
+                               "--jobs", "2", "--quiet"], cwd=paths["course"], env=env)
     with open(paths["course"] / "reports" / "grades.csv") as handle:
         assert {r["student"] for r in csv.DictReader(handle)} == {CORRECT, MISTAKE}

@@ -36,8 +36,10 @@ c.Exchange.root = os.environ.get("CNN_HUB_EXCHANGE", "/srv/nbgrader/exchange")
 c.ExchangeFactory.submit = PrivateSubmit
 # where students' fetch/submit/fetch_feedback work: their server's root folder (set by the hub)
 c.Exchange.assignment_dir = os.environ.get("CNN_HUB_ASSIGNMENT_DIR", ".")
-if os.environ.get("JUPYTERHUB_API_URL"):  # on a hub: who takes and who grades the course are its groups
-    c.Authenticator.plugin_class = "nbgrader.auth.JupyterHubAuthPlugin"   # nbgrader-/formgrade-cnn-backprop
+# A user's server on a hub (not the formgrader service, whose Unix account is no hub user): the
+# courses one takes or grades are one's hub groups nbgrader-cnn-backprop / formgrade-cnn-backprop.
+if os.environ.get("JUPYTERHUB_USER") and not os.environ.get("JUPYTERHUB_SERVICE_NAME"):
+    c.Authenticator.plugin_class = "nbgrader.auth.JupyterHubAuthPlugin"
 if os.environ.get("CNN_HUB_COURSE_DIR"):  # set for the formgrader service only
     c.CourseDirectory.root = os.environ["CNN_HUB_COURSE_DIR"]
 if os.environ.get("NBGRADER_DB_URL"):  # the grader pod on Kubernetes: gradebook on PostgreSQL
