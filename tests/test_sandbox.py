@@ -108,7 +108,7 @@ class Listener:
         self.udp.close()
 
 
-GRADER_USER = "cnn-grader"
+GRADER_USER = local_hub.GRADER   # the hub's grading account
 
 
 def grade(submitted, out, env, as_user=None, course=None):
