@@ -57,12 +57,18 @@ def nbgrader(args, cwd):
 
 
 def load_config(course=ROOT):
-    """The traitlets Config of the course's nbgrader_config.py."""
+    """The traitlets Config nbgrader reads in the course: the nbgrader_config.py of each Jupyter
+    config folder (JUPYTER_CONFIG_PATH, the user's, the system's; a hub's gradebook URL comes
+    from there), then the course's own, which wins."""
+    from jupyter_core.paths import jupyter_config_path
     from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
 
-    namespace = {"get_config": Config}
-    exec((Path(course) / CONFIG).read_text(), namespace)
-    return namespace["c"]
+    config = Config()
+    for folder in [*reversed(jupyter_config_path()), str(course)]:
+        if (Path(folder) / CONFIG).is_file():
+            config.merge(PyFileConfigLoader(CONFIG, path=str(folder)).load_config())
+    return config
 
 
 def source_directory(course_dir=ROOT):

@@ -73,3 +73,18 @@ def test_help_shows_examples_and_the_settings():
     assert "examples" in result.stdout and "--student" in result.stdout
     for name in ("jobs", "cell_timeout", "due_dates", "reports_directory"):
         assert f"c.Autograder.{name}" in result.stdout
+
+
+def test_settings_include_the_jupyter_config_folders_as_nbgrader_reads_them(course, tmp_path, monkeypatch):
+    """A hub's shared nbgrader_config.py (on JUPYTER_CONFIG_PATH) names the gradebook; the course's
+    own file wins where both set something."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "nbgrader_config.py").write_text("c.CourseDirectory.db_url = 'postgresql://grader@db/gradebook'\n"
+                                               "c.Autograder.jobs = 5\nc.Autograder.memory = 777\n")
+    with open(course / "nbgrader_config.py", "a") as handle:
+        handle.write("c.Autograder.jobs = 3\n")
+    monkeypatch.setenv("JUPYTER_CONFIG_PATH", str(shared))
+    options, config = settings.load(course, {})
+    assert config.CourseDirectory.db_url == "postgresql://grader@db/gradebook"
+    assert (options.jobs, options.memory) == (3, 777)
