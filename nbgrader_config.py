@@ -38,7 +38,9 @@ c.GenerateFeedback.preprocessors = [
 ]
 
 # Late submissions: nbgrader's plugin, applied by `python -m autograder grade` and by
-# `nbgrader autograde` alike. 'zero': a late notebook scores 0; 'none': no penalty.
+# `nbgrader autograde` alike. 'zero': a late notebook scores 0; 'none': no penalty. A part of
+# the score per started day: c.AssignLatePenalties.plugin_class = "autograder.late.PerDayPenalty"
+# with c.PerDayPenalty.fraction_per_day = 0.1 (and .max_fraction).
 c.LateSubmissionPlugin.penalty_method = "zero"
 # Due dates, written into the gradebook by `python -m autograder grade` (nbgrader's format):
 # c.Autograder.due_dates = {"a1_conv_forward": "2027-01-15 17:00:00 Europe/Berlin"}

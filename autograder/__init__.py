@@ -14,5 +14,5 @@ the student's kernel), ``pipeline`` (the worker pool), ``gradebook`` (the single
 merge: scores, times, late penalties), ``course_files`` (autograded notebooks into the
 course), ``feedback`` (the verdicts in the notebook and per-student HTML), ``report``
 (grades.csv, histograms, the table), ``lms`` (nbgrader export plugins for Canvas and
-Moodle), ``demo`` (``make demo``).
+Moodle), ``late`` (a per-day late penalty plugin), ``demo`` (``make demo``).
 """
