@@ -6,6 +6,7 @@ import importlib.metadata
 import logging
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
@@ -145,8 +146,9 @@ def _write_reports(results, reports, quiet):
 
 
 def _settings_help():
-    return "\n".join(f"  c.Autograder.{name} = {trait.default_value!r}\n      {trait.help}"
-                     for name, trait in sorted(settings.Autograder.class_traits(config=True).items()))
+    return "\n".join(f"  c.Autograder.{name} = {trait.default()!r}\n" + textwrap.fill(
+        trait.help, 96, initial_indent=" " * 6, subsequent_indent=" " * 6)
+        for name, trait in sorted(settings.Autograder.class_traits(config=True).items()))
 
 
 def _version():
