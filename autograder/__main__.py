@@ -49,10 +49,7 @@ def _course(path):
     if not (path / course.CONFIG).is_file():
         raise GradingError(f"{path} is not a course folder: it has no {course.CONFIG} "
                            "(run in the course folder or give --course DIR)")
-    source = course.source_directory(path)
-    if not source.is_dir():
-        raise GradingError(f"{path} has no source folder {source.name}/ with the assignments")
-    return path, source
+    return path
 
 
 def _submissions(plans, submitted, students):
@@ -84,13 +81,16 @@ def _limits(options, unsafe):
 
 
 def _grade(args):
-    home, source = _course(args.course)
+    home = _course(args.course)
     try:
         options, config = settings.load(home, {"jobs": args.jobs, "cell_timeout": args.cell_timeout,
                                                "notebook_timeout": args.notebook_timeout,
                                                "memory": args.memory})
     except TraitError as error:
         raise GradingError(f"{home / course.CONFIG}: {error}") from None
+    source = course.source_directory(home, config)
+    if not source.is_dir():
+        raise GradingError(f"{home} has no source folder {source.name}/ with the assignments")
     known = course.assignments(source)
     names = known if args.assignment == "all" else [args.assignment]
     if set(names) - set(known):

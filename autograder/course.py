@@ -12,6 +12,7 @@ from pathlib import Path
 import nbformat
 
 from autograder import metadata
+from autograder.metadata import nbgrader_meta as nbgrader_meta  # re-exported: the grader's modules use it from here
 
 ROOT = Path(__file__).resolve().parents[1]
 COURSE_ID = "cnn-backprop"
@@ -71,9 +72,11 @@ def load_config(course=ROOT):
     return config
 
 
-def source_directory(course_dir=ROOT):
-    """The course's source folder (``CourseDirectory.source_directory``; ours: solutions/)."""
-    return Path(course_dir) / load_config(course_dir).CourseDirectory.get("source_directory", "source")
+def source_directory(course_dir=ROOT, config=None):
+    """The course's source folder (``CourseDirectory.source_directory``; ours: solutions/);
+    ``config``: the course's, when already loaded."""
+    config = config or load_config(course_dir)
+    return Path(course_dir) / config.CourseDirectory.get("source_directory", "source")
 
 
 def assignments(source=ROOT / "solutions"):
@@ -135,10 +138,6 @@ def read_notebook(path):
     return nbformat.read(str(path), as_version=4)
 
 
-def nbgrader_meta(cell):
-    return cell.get("metadata", {}).get("nbgrader", {})
-
-
 def graded_cells(source_notebook):
     """The GradedCells of a source (instructor) notebook, in order."""
     cells = []
@@ -147,7 +146,7 @@ def graded_cells(source_notebook):
         if metadata.is_test_cell(cell):
             name, function = metadata.graded(cell, f"{Path(source_notebook).name}, cell {meta.get('grade_id')}")
             cells.append(GradedCell(meta["grade_id"], float(meta.get("points", 0)), name, function))
-        elif cell.cell_type == "markdown" and meta.get("grade") and meta.get("solution"):
+        elif metadata.is_written_answer(cell):
             cells.append(GradedCell(meta["grade_id"], float(meta.get("points", 0)), manual=True))
     return cells
 

@@ -43,10 +43,11 @@ def exchange_files(folder):
         if path.is_symlink() or not path.is_file() or path.stat().st_size > EXCHANGE_FILE_BYTES:
             continue
         found[name] = path.read_text(encoding="utf-8", errors="replace").strip()
-    try:
-        parse_utc(found.get("timestamp.txt") or "no date")
-    except (ValueError, OverflowError):
-        found.pop("timestamp.txt", None)
+    if "timestamp.txt" in found:
+        try:
+            parse_utc(found["timestamp.txt"])
+        except (ValueError, OverflowError):
+            del found["timestamp.txt"]
     return found
 
 

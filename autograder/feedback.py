@@ -64,7 +64,7 @@ def annotate(nb, cells):
         if cell.cell_type != "code":
             continue
         cell.outputs, cell.execution_count = [], None
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        grade_id = metadata.nbgrader_meta(cell).get("grade_id")
         if metadata.is_test_cell(cell) and grade_id in verdicts:
             cell.outputs = [new_output("stream", name="stdout", text=verdicts[grade_id])]
     return nb

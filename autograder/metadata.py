@@ -24,12 +24,20 @@ class MetadataError(ValueError):
     """A test cell whose grade(...) call cannot be read."""
 
 
-def _meta(cell):
+def nbgrader_meta(cell):
     return cell.get("metadata", {}).get("nbgrader", {})
 
 
 def is_test_cell(cell):
-    return cell.cell_type == "code" and bool(_meta(cell).get("grade")) and not _meta(cell).get("solution")
+    """A code cell of hidden (and visible) tests: graded, not the student's."""
+    meta = nbgrader_meta(cell)
+    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+def is_written_answer(cell):
+    """A markdown answer cell graded by hand in the formgrader."""
+    meta = nbgrader_meta(cell)
+    return cell.cell_type == "markdown" and bool(meta.get("grade") and meta.get("solution"))
 
 
 class _Name(str):
@@ -80,11 +88,11 @@ def record(notebook_path):
     nb = nbformat.read(str(notebook_path), as_version=4)
     changed = []
     for cell in filter(is_test_cell, nb.cells):
-        grade_id = _meta(cell).get("grade_id")
+        grade_id = nbgrader_meta(cell).get("grade_id")
         found = read_call(cell.source, f"{Path(notebook_path).name}, cell {grade_id}")
-        if found["points"] is not None and found["points"] != float(_meta(cell).get("points", 0)):
+        if found["points"] is not None and found["points"] != float(nbgrader_meta(cell).get("points", 0)):
             raise MetadataError(f"{Path(notebook_path).name}, cell {grade_id}: grade(...) gives "
-                                f"{found['points']:g} points, the cell {_meta(cell).get('points', 0)}")
+                                f"{found['points']:g} points, the cell {nbgrader_meta(cell).get('points', 0)}")
         if cell.metadata.get(KEY) != found:
             cell.metadata[KEY] = found
             changed.append(grade_id)

@@ -12,7 +12,7 @@ the student's own code is kept. Flags (informative; they change no score):
 import copy
 from collections import Counter
 
-from autograder.course import nbgrader_meta
+from autograder.metadata import is_written_answer, nbgrader_meta
 
 
 def _protected(cell):
@@ -20,12 +20,6 @@ def _protected(cell):
     cells, the written answers graded by hand among them) are the student's."""
     meta = nbgrader_meta(cell)
     return bool(meta.get("locked") or (meta.get("grade") and not meta.get("solution")))
-
-
-def _written(cell):
-    """A written answer: a markdown answer cell graded by hand."""
-    meta = nbgrader_meta(cell)
-    return cell.cell_type == "markdown" and bool(meta.get("grade") and meta.get("solution"))
 
 
 def _ids(nb):
@@ -92,7 +86,7 @@ def repair(release, submitted):
         if _protected(original):
             cells.append(copy.deepcopy(original))
         elif cell.cell_type != original.cell_type:
-            cells.append(_as_markdown(cell, original) if _written(original) else _plain(cell))
+            cells.append(_as_markdown(cell, original) if is_written_answer(original) else _plain(cell))
         else:
             mine = copy.deepcopy(cell)
             mine.metadata["nbgrader"] = copy.deepcopy(original.metadata["nbgrader"])

@@ -158,18 +158,24 @@ def test_bundle_builds_a_wheel_without_instructor_code(bundle, tmp_path):
     assert not [n for n in names if n.startswith(("cnn_utils/reference", "cnn_utils/grading"))]
 
 
+def bundle_kernel(python, env, folder, monkeypatch):
+    """A Jupyter kernel 'bundle-only' that runs ``python`` (the bundle's venv), found through a
+    JUPYTER_PATH in ``folder``."""
+    kernels = folder / "jupyter" / "kernels" / "bundle-only"
+    kernels.mkdir(parents=True)
+    (kernels / "kernel.json").write_text(json.dumps({
+        "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "bundle only", "language": "python", "env": env}))
+    monkeypatch.setenv("JUPYTER_PATH", str(folder / "jupyter"))
+
+
 @pytest.mark.notebooks
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_lesson_runs_to_its_stubs_with_only_the_bundle(bundle, bundle_python, lesson, tmp_path, monkeypatch):
     from nbclient import NotebookClient
 
     python, site, env = bundle_python
-    kernels = tmp_path / "jupyter" / "kernels" / "bundle-only"
-    kernels.mkdir(parents=True)
-    (kernels / "kernel.json").write_text(json.dumps({
-        "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "bundle only", "language": "python", "env": env}))
-    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    bundle_kernel(python, env, tmp_path, monkeypatch)
     nb = nbformat.read(str(bundle / "lessons" / lesson), as_version=4)
     check = ("import cnn_utils, importlib.util\n"
              f"assert cnn_utils.__file__.startswith({site!r}), cnn_utils.__file__\n"
@@ -424,12 +430,7 @@ def test_explorers_page_runs_with_only_the_bundle(bundle_python, tmp_path, monke
     from nbclient import NotebookClient
 
     python, _, env = bundle_python
-    kernels = tmp_path / "jupyter" / "kernels" / "bundle-only"
-    kernels.mkdir(parents=True)
-    (kernels / "kernel.json").write_text(json.dumps({
-        "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "bundle only", "language": "python", "env": env}))
-    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    bundle_kernel(python, env, tmp_path, monkeypatch)
     nb = nbformat.read(str(EXPLORERS), as_version=4)
     NotebookClient(nb, timeout=300, kernel_name="bundle-only",
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
