@@ -735,3 +735,52 @@ def test_a_submission_that_breaks_the_grader_still_sends_its_answer_to_manual_gr
     assert written.score is None and written.flags == ["grader-error", MANUAL]
     missing = worker.grade(discover.Submission("bo", "a1_conv_forward", "conv_forward", None, ["missing"]))
     assert [(c.score, c.flags) for c in missing.cells] == [(0.0, ["missing"]), (0.0, ["missing"])]
+
+
+# --- attack: the reference through the feedback the course keeps --------------------------------
+
+LEAK = ("\nimport importlib, inspect\n"
+        "_source = inspect.getsource(importlib.import_module('cnn_utils.refer' + 'ence.conv_forward'))\n"
+        "print(_source)\n"
+        "_honest = conv_forward_naive\n\n\n"
+        "def conv_forward_naive(x, w, b, conv_param):\n"
+        "    print(_source)\n"
+        "    return _honest(x, w, b, conv_param)\n")
+
+
+def _all_text(nb):
+    return "\n".join([c.source for c in nb.cells] + [o.get("text", "") + json.dumps(o.get("data", {}))
+                                                     for c in nb.cells for o in c.get("outputs", [])])
+
+
+def test_the_reference_printed_in_the_kernel_never_reaches_the_course_or_the_feedback(tmp_path):
+    """Attack on the autograded notebook the course keeps: in the grading kernel the reference is
+    importable, so hana prints its source from her own cell and from her graded function, hoping
+    that nbgrader's feedback, made from the course's autograded notebook, hands it back. Graded
+    through the real pipeline into a course, then `nbgrader generate_feedback`: no line of the
+    reference that her notebook does not already hold is in her autograded notebook, in nbgrader's
+    feedback page or in the report's."""
+    import html
+
+    from autograder.course import nbgrader
+
+    course = make_course(tmp_path / "course")
+    name, nb = _solved("a1_conv_forward", {"conv_forward_naive": lambda source: source + LEAK})
+    (course / "submitted" / "hana" / "a1_conv_forward").mkdir(parents=True)
+    nbformat.write(nb, str(course / "submitted" / "hana" / "a1_conv_forward" / name))
+    grade_cli(course, course / "submitted", 1)
+    nbgrader(["generate_feedback", "a1_conv_forward"], course)
+    mine = _all_text(nb)
+    secret = [line.strip() for line in (ROOT / "cnn_utils" / "reference" / "conv_forward.py").read_text().splitlines()
+              if len(line.strip()) > 25 and line.strip() not in mine]
+    assert len(secret) >= 5, "the attack needs reference lines that the notebook does not hold"
+    [page] = (course / "feedback" / "hana" / "a1_conv_forward").glob("*.html")
+    autograded = read_notebook(course / "autograded" / "hana" / "a1_conv_forward" / name)
+    kept = {"autograded notebook": (_all_text(autograded), "Graded: "),
+            "nbgrader feedback": (html.unescape(page.read_text()), "Graded: "),
+            "report feedback": (html.unescape((course / "reports" / "feedback" / "hana.html").read_text()),
+                                "test_conv_forward_naive: ")}
+    for where, (text, verdict) in kept.items():
+        assert verdict in text, f"the {where} lacks the verdict"
+        leaked = [line for line in secret if line in text]
+        assert not leaked, f"the {where} holds the reference: {leaked[:3]}"
