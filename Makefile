@@ -70,11 +70,12 @@ hub-setup: system  ## npm proxy in .hub/, the hub users' Python env in /opt/cnn-
 	  $(MAKE) --no-print-directory $(HUB_VENV)/.installed; \
 	fi
 
-# the instructor's and the hub's packages (pyproject.toml's extras), no course code: outside the
-# checkout, so that every Unix user can run it wherever the course was cloned
+# the instructor's and the hub's packages and the ngshare exchange (pyproject.toml's extras), no
+# course code: outside the checkout, so that every Unix user can run it wherever the course was cloned
 $(HUB_VENV)/.installed: pyproject.toml deploy/requirements.py
 	/usr/bin/python3 -m venv $(HUB_VENV)
-	$(HUB_VENV)/bin/pip install --quiet $$(/usr/bin/python3 deploy/requirements.py instructor hub)
+	$(HUB_VENV)/bin/pip install --quiet $$(/usr/bin/python3 deploy/requirements.py instructor hub ngshare)
+	$(HUB_VENV)/bin/pip install --quiet --no-deps $$(/usr/bin/python3 deploy/requirements.py --no-deps)
 	touch $@
 
 student-bundle: $(INSTALLED)  ## dist/student: lessons + cnn_utils without reference/ and grading/

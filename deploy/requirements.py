@@ -2,6 +2,7 @@
 
     python3 deploy/requirements.py student          # what a student's environment needs
     python3 deploy/requirements.py instructor hub   # pip install -r <(...)
+    python3 deploy/requirements.py --no-deps        # what to pip install --no-deps after them
 
 pyproject.toml is the one place dependencies are written; the hub's environment and the student
 bundle take theirs from here. Prints one requirement per line: the package's own dependencies,
@@ -14,6 +15,11 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def without_dependencies(pyproject=ROOT / "pyproject.toml"):
+    """Packages pip must install with --no-deps (their own pins cannot be met beside nbgrader 0.9)."""
+    return tomllib.loads(Path(pyproject).read_text())["tool"]["cnn-backprop"]["install-without-dependencies"]
 
 
 def requirements(extras, pyproject=ROOT / "pyproject.toml"):
@@ -41,4 +47,5 @@ def requirements(extras, pyproject=ROOT / "pyproject.toml"):
 
 
 if __name__ == "__main__":
-    print("\n".join(requirements(sys.argv[1:])))
+    args = sys.argv[1:]
+    print("\n".join(without_dependencies() if args == ["--no-deps"] else requirements(args)))

@@ -32,8 +32,18 @@ class PrivateSubmit(ExchangeSubmit):
 c.CourseDirectory.course_id = "cnn-backprop"
 # the Validate button runs every cell: with the hidden tests stripped, grade cells alone pass a stub
 c.Validator.validate_all = True
-c.Exchange.root = os.environ.get("CNN_HUB_EXCHANGE", "/srv/nbgrader/exchange")
-c.ExchangeFactory.submit = PrivateSubmit
+if os.environ.get("CNN_HUB_NGSHARE_URL"):
+    # Kubernetes: the exchange is the ngshare service (deploy/z2jh/ngshare.yaml). It keeps every
+    # file itself and serves a user, known by their hub token, only their own course's files.
+    import getpass
+
+    os.environ.setdefault("USER", getpass.getuser())  # ngshare_exchange's import needs it; pods lack it
+    import ngshare_exchange
+
+    ngshare_exchange.configureExchange(c, os.environ["CNN_HUB_NGSHARE_URL"])
+else:  # one machine: a shared folder, private by file ownership
+    c.Exchange.root = os.environ.get("CNN_HUB_EXCHANGE", "/srv/nbgrader/exchange")
+    c.ExchangeFactory.submit = PrivateSubmit
 # where students' fetch/submit/fetch_feedback work: their server's root folder (set by the hub)
 c.Exchange.assignment_dir = os.environ.get("CNN_HUB_ASSIGNMENT_DIR", ".")
 # A user's server on a hub (not the formgrader service, whose Unix account is no hub user): the
