@@ -217,6 +217,7 @@ def test_grader_image_installs_the_full_package_with_the_instructor_and_hub_extr
     extras = re.search(r"pip install .*/opt/cnn-backprop\[([\w,]+)\]", text).group(1).split(",")
     assert {"instructor", "hub", "postgres", "ngshare"} <= set(extras)
     assert "COPY" in text and "cnn_utils" in text
+    assert "PYTHONPATH" not in text   # autograder comes installed with the package, as cnn_utils does
 
 
 @pytest.mark.parametrize("name", ["Dockerfile.student", "Dockerfile.grader"])
