@@ -22,6 +22,7 @@ GRADE_EXAMPLES = """examples (run in the course folder, the one with nbgrader_co
   python -m autograder grade all --jobs 2               every assignment, two workers
   python -m autograder grade a2_conv_backward --student alice --student bob
   python -m autograder grade all --course ~/cnn-backprop --submitted ~/downloads/submitted
+  python -m autograder grade all --scheduler tcp://10.0.0.5:8786   on a Dask cluster
 
 Results go where nbgrader puts its own: the autograded notebooks and timestamps into
 autograded/<student>/<assignment>/, the scores, submission times and late penalties into the
@@ -109,8 +110,12 @@ def _grade(args):
     with tempfile.TemporaryDirectory(prefix="ag-", dir="/tmp") as scratch:
         template = course.make_template(Path(scratch) / "template", graded, home)
         workers = time.monotonic()
-        results = pipeline.grade_all(found, plans, template, limits, scratch, jobs=options.jobs,
-                                     progress=not args.quiet)
+        if args.scheduler or args.cluster:
+            results = _grade_on_cluster(args.scheduler or args.cluster, found, plans, template, limits, options.jobs,
+                                        not args.quiet)
+        else:
+            results = pipeline.grade_all(found, plans, template, limits, scratch, jobs=options.jobs,
+                                         progress=not args.quiet)
         workers = time.monotonic() - workers
         if not args.dry_run:
             count = gradebook.merge(results, url, graded, template, home, config, options.due_dates)
@@ -122,6 +127,20 @@ def _grade(args):
     _write_reports(results, reports, args.quiet)
     print(f"graded {len(results)} notebooks in {time.monotonic() - start:.1f} s with {options.jobs} job(s) "
           f"(workers {workers:.1f} s)")
+
+
+def _grade_on_cluster(scheduler, found, plans, template, limits, jobs, progress):
+    try:
+        from autograder import cluster
+    except ImportError as error:
+        raise GradingError(f"grading on a Dask cluster needs the cluster extra "
+                           f"(pip install 'cnn_utils[cluster]'): {error}") from None
+    try:
+        return cluster.grade_all(found, plans, template, limits, scheduler, jobs=jobs, progress=progress)
+    except (OSError, TimeoutError) as error:
+        raise GradingError(f"cannot reach the Dask scheduler at {scheduler}: {error}") from None
+    except cluster.WorkerSetupError as error:
+        raise GradingError(str(error)) from None
 
 
 def _write_reports(results, reports, quiet):
@@ -184,6 +203,12 @@ def parser():
     grade.add_argument("--dry-run", action="store_true",
                        help="write only the reports: leave the course's gradebook and autograded/ alone")
     grade.add_argument("--jobs", type=int, help="worker processes (Autograder.jobs)")
+    where = grade.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="grade on the Dask cluster of this scheduler (tcp://HOST:8786); its workers "
+                            "need this package, bubblewrap and --nthreads 1")
+    where.add_argument("--cluster", choices=["local"],
+                       help="grade on a local Dask cluster of --jobs single-threaded workers")
     grade.add_argument("--cell-timeout", type=float, help="seconds per cell (Autograder.cell_timeout)")
     grade.add_argument("--notebook-timeout", type=float, help="seconds per notebook (Autograder.notebook_timeout)")
     grade.add_argument("--memory", type=int, help="MB of address space per kernel (Autograder.memory)")

@@ -1,0 +1,139 @@
+"""Grading on a Dask cluster, for real: a `dask scheduler` and two `dask worker` processes on
+127.0.0.1 grade part of the sample class through `python -m autograder grade --scheduler`; one
+worker is SIGKILLed while it grades. Every submission is graded once, the grades equal those of
+the process pool at --jobs 1, the submissions are unchanged and no process is left behind."""
+
+import csv
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from conftest import require, require_sandbox
+from test_hub import free_ports
+
+pytestmark = pytest.mark.autograder
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "autograder" / "samples"
+STUDENTS = ("alice_correct", "bob_mistakes", "carol_no_bias", "dave_stub")
+
+
+def start(args, log):
+    return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+@pytest.fixture
+def submitted(tmp_path):
+    folder = tmp_path / "submitted"
+    for student in STUDENTS:
+        shutil.copytree(SAMPLES / student, folder / student)
+    return folder
+
+
+def grading_processes():
+    """Processes of a grading course (kernels, sandboxes, re-checks): their command names /tmp/ag-*."""
+    return {p.pid for p in psutil.process_iter(["cmdline"])
+            if any("/tmp/ag-" in part for part in p.info["cmdline"] or [])}
+
+
+def fingerprint(folder):
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def grade(submitted, out, *how):
+    result = subprocess.run([sys.executable, "-m", "autograder", "grade", "all", "--submitted", str(submitted),
+                             "--out", str(out), "--dry-run", "--quiet", *how], cwd=ROOT,
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(out / "grades.csv") as handle:
+        return sorted((r["student"], r["assignment"], r["grade_id"], r["score"], r["flags"])
+                      for r in csv.DictReader(handle))
+
+
+def dask_cluster(tmp_path, log):
+    """A scheduler and two single-threaded workers (no nanny: a killed worker stays dead)."""
+    port, = free_ports(1)
+    address = f"tcp://127.0.0.1:{port}"
+    scheduler = start([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                       "--port", str(port), "--no-dashboard"], log)
+    workers = [start([sys.executable, "-m", "distributed.cli.dask_worker", address, "--host", "127.0.0.1",
+                      "--nthreads", "1", "--no-nanny", "--no-dashboard", "--memory-limit", "0",
+                      "--name", f"w{n}", "--local-directory", str(tmp_path / f"w{n}")], log) for n in (1, 2)]
+    return address, scheduler, workers
+
+
+def test_a_dask_cluster_grades_as_the_pool_does_when_a_worker_is_killed(submitted, tmp_path):
+    require("distributed", "grading on a Dask cluster (the cluster extra)")
+    require_sandbox()
+    from distributed import Client
+
+    before, already = fingerprint(submitted), grading_processes()
+    expected = grade(submitted, tmp_path / "pool", "--jobs", "1")
+    log = open(tmp_path / "dask.log", "w")
+    address, scheduler, workers = dask_cluster(tmp_path, log)
+    processes = [scheduler, *workers]
+    try:
+        with Client(address, timeout="60s") as client:
+            client.wait_for_workers(2, timeout=60)
+            grading = subprocess.Popen([sys.executable, "-m", "autograder", "grade", "all", "--submitted",
+                                        str(submitted), "--out", str(tmp_path / "dask"), "--dry-run", "--quiet",
+                                        "--scheduler", address], cwd=ROOT, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, text=True)
+            victim = None
+            deadline = time.monotonic() + 300
+            while victim is None and time.monotonic() < deadline and grading.poll() is None:
+                busy = [w for w, keys in client.processing().items() if keys]
+                info = client.scheduler_info()["workers"]
+                for worker in busy:
+                    if info[worker]["name"] == "w1":   # w1 is grading a notebook: kill it now
+                        victim = workers[0]
+                        victim.send_signal(signal.SIGKILL)
+                time.sleep(0.2)
+            assert victim is not None, "worker w1 never got a notebook to grade"
+            stdout, stderr = grading.communicate(timeout=900)
+        assert grading.returncode == 0, stderr[-3000:]
+        with open(tmp_path / "dask" / "grades.csv") as handle:
+            rows = list(csv.DictReader(handle))
+        got = sorted((r["student"], r["assignment"], r["grade_id"], r["score"], r["flags"]) for r in rows)
+        keys = [(r["student"], r["assignment"], r["grade_id"]) for r in rows]
+        assert len(keys) == len(set(keys)), "a cell was graded twice in the results"
+        assert got == expected
+        assert fingerprint(submitted) == before
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        log.close()
+    leftovers = [p for p in psutil.process_iter(["cmdline"])
+                 if any(str(tmp_path) in part for part in (p.info["cmdline"] or []))]
+    assert not leftovers, f"processes left behind: {leftovers}"
+    deadline = time.monotonic() + 30   # the killed worker's kernel dies with it (bwrap --die-with-parent)
+    while (left := grading_processes() - already) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not left, f"grading processes left behind: {[psutil.Process(p).cmdline() for p in left]}"
+
+
+def test_an_unreachable_scheduler_is_one_clear_line(submitted, tmp_path):
+    require("distributed", "grading on a Dask cluster (the cluster extra)")
+    port, = free_ports(1)
+    result = subprocess.run([sys.executable, "-m", "autograder", "grade", "a1_conv_forward", "--submitted",
+                             str(submitted), "--out", str(tmp_path / "out"), "--dry-run", "--scheduler",
+                             f"tcp://127.0.0.1:{port}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
