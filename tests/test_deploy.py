@@ -30,6 +30,8 @@ Z2JH = ROOT.parent / "shared" / "z2jh"
 sys.path.insert(0, str(DEPLOY))
 from make_student_bundle import make_bundle  # noqa: E402  (deploy/ is not a package)
 
+from conftest import require  # noqa: E402
+
 LESSONS = sorted(p.relative_to(ROOT / "lessons").as_posix() for p in (ROOT / "lessons").glob("*/*.ipynb"))
 INSTRUCTOR_DIRS = [ROOT / "cnn_utils" / "reference", ROOT / "cnn_utils" / "grading", ROOT / "solutions"]
 MARKERS = ("### BEGIN SOLUTION", "### BEGIN HIDDEN TESTS", "cnn_utils.reference", "cnn_utils.grading")
@@ -546,3 +548,91 @@ def test_the_first_release_job_runs_the_grader_image_on_the_graders_course_volum
     script = container["args"][0]
     for path in re.findall(r"/opt/cnn-backprop/[\w.]+", script):
         assert path in copied, f"the Job's script reads {path}, which Dockerfile.grader does not copy"
+
+
+# --- Dask: grading on Kubernetes and Slurm -------------------------------------------------------
+
+def dask_manifests():
+    docs = yaml.safe_load_all((DEPLOY / "dask" / "cluster.yaml").read_text())
+    return {d["metadata"]["name"]: d for d in docs if d}
+
+
+def test_dask_workers_run_the_grader_image_one_notebook_at_a_time_in_the_sandbox_pod():
+    """The workers need what the grader pod needs for the unprivileged sandbox, and nothing more;
+    they reach the scheduler through its Service."""
+    docs = dask_manifests()
+    service, scheduler = docs["cnn-backprop-dask"], docs["cnn-backprop-dask-scheduler"]
+    worker = docs["cnn-backprop-dask-worker"]["spec"]["template"]["spec"]
+    [grader] = [d for d in manifests("grader.yaml") if d["kind"] == "Deployment"]
+    grader_pod = grader["spec"]["template"]["spec"]
+    [container], [grader_container] = worker["containers"], grader_pod["containers"]
+    assert container["image"] == grader_container["image"] == scheduler["spec"]["template"]["spec"]["containers"][0][
+        "image"]
+    assert service["spec"]["selector"] == scheduler["spec"]["template"]["metadata"]["labels"]
+    args = container["args"]
+    port = service["spec"]["ports"][0]["port"]
+    assert args[:3] == ["dask", "worker", f"tcp://{service['metadata']['name']}:{port}"]
+    assert args[args.index("--nthreads") + 1] == "1"
+    assert worker["hostUsers"] is False
+    assert worker["securityContext"] == {k: v for k, v in grader_pod["securityContext"].items() if k != "fsGroup"}
+    assert container["securityContext"] == grader_container["securityContext"]
+    scratch = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}["/tmp"]
+    assert next(v for v in worker["volumes"] if v["name"] == scratch)["emptyDir"]["sizeLimit"]
+    assert "cluster" in re.search(r"/opt/cnn-backprop\[([\w,]+)\]", "\n".join(dockerfile("Dockerfile.grader"))).group(1)
+
+
+def unknown_fields(doc, schema, path=()):
+    """Paths in ``doc`` that ``schema`` (a CRD's openAPIV3Schema) does not declare: the API server
+    drops them without a word (pruning)."""
+    if isinstance(doc, dict) and schema.get("type") == "object":
+        if "properties" not in schema or schema.get("x-kubernetes-preserve-unknown-fields"):
+            return []
+        found = []
+        for key, value in doc.items():
+            if key not in schema["properties"]:
+                found.append(".".join(map(str, (*path, key))))
+            else:
+                found += unknown_fields(value, schema["properties"][key], (*path, key))
+        return found
+    if isinstance(doc, list) and "items" in schema:
+        return [p for n, item in enumerate(doc) for p in unknown_fields(item, schema["items"], (*path, n))]
+    return []
+
+
+def test_the_dask_operator_would_drop_the_sandbox_settings_so_the_workers_are_plain_deployments():
+    """Why deploy/dask/cluster.yaml does not use the Dask operator: a DaskCluster carrying our
+    worker pod loses hostUsers and appArmorProfile to pruning (the operator's pod schema predates
+    them). When a dask-kubernetes release keeps them, this fails: switch to a DaskCluster then."""
+    import importlib.resources
+
+    require("dask_kubernetes", "the Dask operator's resource schema (the test extra)")
+    crd = yaml.safe_load((importlib.resources.files("dask_kubernetes") / "operator" / "deployment" / "helm" /
+                          "dask-kubernetes-operator" / "crds" / "daskcluster.yaml").read_text())
+    [version] = crd["spec"]["versions"]
+    pod = dask_manifests()["cnn-backprop-dask-worker"]["spec"]["template"]["spec"]
+    spec = {"worker": {"replicas": 1, "spec": pod},
+            "scheduler": {"spec": {"containers": [{"name": "scheduler", "image": "x"}]}, "service": {}}}
+    dropped = unknown_fields({"spec": spec}, version["schema"]["openAPIV3Schema"])
+    assert dropped == ["spec.worker.spec.hostUsers", "spec.worker.spec.securityContext.appArmorProfile"]
+
+
+def test_slurm_workers_are_single_threaded_jobs_of_this_environment(tmp_path):
+    require("dask_jobqueue", "the Slurm example (the slurm extra)")
+    result = subprocess.run([sys.executable, str(DEPLOY / "dask" / "slurm_grade.py"), "--print-job-script",
+                             "--partition", "teaching", "--memory", "3GB", "--scheduler-host", "127.0.0.1"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    script = result.stdout
+    assert "#SBATCH -p teaching" in script and "#SBATCH --mem=" in script
+    assert re.search(r"#SBATCH (-n 1|--cpus-per-task=1)", script)
+    [command] = [line for line in script.splitlines() if "distributed.cli.dask_worker" in line]
+    assert command.startswith(f"{sys.executable} -m distributed.cli.dask_worker tcp://127.0.0.1:")
+    assert re.search(r"--nthreads 1\b", command)
+
+
+def test_slurm_grading_needs_the_grading_arguments():
+    require("dask_jobqueue", "the Slurm example (the slurm extra)")
+    result = subprocess.run([sys.executable, str(DEPLOY / "dask" / "slurm_grade.py"), "--workers", "2"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 2 and "give the grading arguments after --" in result.stderr
