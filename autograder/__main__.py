@@ -68,9 +68,11 @@ def _submissions(plans, submitted, students):
     return found
 
 
-def _limits(options, unsafe):
+def _limits(options, unsafe, remote):
+    """The limits of student code; GradingError where it would run here without a sandbox
+    (``remote``: it runs on a Dask cluster's workers, which check for themselves)."""
     limits = Limits(options.cell_timeout, options.notebook_timeout, options.memory, sandbox=not unsafe)
-    why = sandbox.unavailable() if limits.sandbox else None
+    why = sandbox.unavailable() if limits.sandbox and not remote else None
     if why:
         raise GradingError(f"cannot grade: student code must run in a sandbox, and {why}.\n"
                            "To grade without one (student code can then read and change what you can), "
@@ -96,7 +98,7 @@ def _grade(args):
     names = known if args.assignment == "all" else [args.assignment]
     if set(names) - set(known):
         raise GradingError(f"unknown assignment {args.assignment!r}; known: {', '.join(known)}")
-    limits = _limits(options, args.unsafe_no_sandbox)
+    limits = _limits(options, args.unsafe_no_sandbox, remote=bool(args.scheduler))
     submitted = Path(args.submitted or home / config.CourseDirectory.get("submitted_directory", "submitted"))
     reports = Path(args.out or home / options.reports_directory)
     url = args.db or config.CourseDirectory.get("db_url") or f"sqlite:///{home / 'gradebook.db'}"
@@ -110,9 +112,9 @@ def _grade(args):
     with tempfile.TemporaryDirectory(prefix="ag-", dir="/tmp") as scratch:
         template = course.make_template(Path(scratch) / "template", graded, home)
         workers = time.monotonic()
-        if args.scheduler or args.cluster:
-            results = _grade_on_cluster(args.scheduler or args.cluster, found, plans, template, limits, options.jobs,
-                                        not args.quiet)
+        where = args.scheduler or args.cluster
+        if where:
+            results = _grade_on_cluster(where, found, plans, template, limits, options.jobs, scratch, not args.quiet)
         else:
             results = pipeline.grade_all(found, plans, template, limits, scratch, jobs=options.jobs,
                                          progress=not args.quiet)
@@ -125,22 +127,30 @@ def _grade(args):
                 log.warning("%r is not a plain file name: graded and in the gradebook, but not in "
                             "autograded/ (nbgrader reads student ids as glob patterns)", student)
     _write_reports(results, reports, args.quiet)
-    print(f"graded {len(results)} notebooks in {time.monotonic() - start:.1f} s with {options.jobs} job(s) "
-          f"(workers {workers:.1f} s)")
+    how = f"on the Dask cluster at {args.scheduler}" if args.scheduler else f"with {options.jobs} job(s)"
+    print(f"graded {len(results)} notebooks in {time.monotonic() - start:.1f} s {how} (workers {workers:.1f} s)")
 
 
-def _grade_on_cluster(scheduler, found, plans, template, limits, jobs, progress):
+def _grade_on_cluster(scheduler, found, plans, template, limits, jobs, scratch, progress):
+    """Results graded on the Dask cluster at ``scheduler`` (an address, or "local": one of ``jobs``
+    workers here, whose courses go in ``scratch``)."""
     try:
         from autograder import cluster
     except ImportError as error:
         raise GradingError(f"grading on a Dask cluster needs the cluster extra "
                            f"(pip install 'cnn_utils[cluster]'): {error}") from None
     try:
-        return cluster.grade_all(found, plans, template, limits, scheduler, jobs=jobs, progress=progress)
-    except (OSError, TimeoutError) as error:
+        client, local = cluster.connect(scheduler, jobs)
+    except (OSError, TimeoutError, TypeError, ValueError) as error:   # TypeError: tls:// without certificates
         raise GradingError(f"cannot reach the Dask scheduler at {scheduler}: {error}") from None
-    except cluster.WorkerSetupError as error:
+    try:
+        return cluster.grade_all(found, plans, template, limits, client, scratch if local else "/tmp", progress)
+    except cluster.ClusterError as error:
         raise GradingError(str(error)) from None
+    finally:
+        client.close()
+        if local is not None:
+            local.close()
 
 
 def _write_reports(results, reports, quiet):

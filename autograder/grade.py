@@ -120,22 +120,27 @@ class Worker:
 
     def grade(self, submission):
         """The NotebookResult of a Submission; a submission that breaks the grader scores 0 and is
-        flagged ``grader-error`` (the traceback goes to the instructor's terminal), but for its
-        written answers, which still go to manual grading."""
+        flagged ``grader-error`` (the traceback goes to stderr and to the result's log, which the
+        command writes to reports/logs/), but for its written answers, which still go to manual
+        grading."""
         cells = self.plans[submission.assignment][submission.notebook]
         flags = list(submission.flags) + ([] if self.limits.sandbox else [sandbox.UNSAFE_FLAG])
+        detail = None
         if submission.path is not None:
             student = next(self.ids)
             try:
                 return self._grade(submission, student, cells, flags)
             except Exception:  # noqa: BLE001 - one submission's failure never stops the batch
+                detail = traceback.format_exc()
                 print(f"autograder: {submission.student}/{submission.assignment}/{submission.notebook} "
-                      f"could not be graded:\n{traceback.format_exc()}", file=sys.stderr)
+                      f"could not be graded:\n{detail}", file=sys.stderr)
                 flags.append("grader-error")
             finally:
                 for folder in ("submitted", "autograded"):
                     shutil.rmtree(self.course / folder / student, ignore_errors=True)
-        return failed(submission, cells, flags, self.course)
+        result = failed(submission, cells, flags, self.course)
+        result.log = detail
+        return result
 
     def _grade(self, sub, student, cells, flags):
         release = read_notebook(self.course / "lessons" / sub.assignment / f"{sub.notebook}.ipynb")

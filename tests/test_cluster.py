@@ -30,12 +30,19 @@ def start(args, log):
     return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-@pytest.fixture
-def submitted(tmp_path):
-    folder = tmp_path / "submitted"
+@pytest.fixture(scope="module")
+def submitted(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("class") / "submitted"
     for student in STUDENTS:
         shutil.copytree(SAMPLES / student, folder / student)
     return folder
+
+
+@pytest.fixture(scope="module")
+def pool_grades(submitted, tmp_path_factory):
+    """The grades of the process pool at --jobs 1: what every cluster run must give."""
+    require_sandbox()
+    return grade(submitted, tmp_path_factory.mktemp("pool"), "--jobs", "1")
 
 
 def grading_processes():
@@ -71,13 +78,21 @@ def dask_cluster(tmp_path, log):
     return address, scheduler, workers
 
 
-def test_a_dask_cluster_grades_as_the_pool_does_when_a_worker_is_killed(submitted, tmp_path):
+def test_a_local_cluster_grades_as_the_pool_does(submitted, pool_grades, tmp_path):
+    """--cluster local: two workers here, TLS between them and the command, courses in its scratch."""
     require("distributed", "grading on a Dask cluster (the cluster extra)")
-    require_sandbox()
+    before = set(Path("/tmp").glob("ag-*"))
+    assert grade(submitted, tmp_path / "local", "--cluster", "local", "--jobs", "2") == pool_grades
+    assert set(Path("/tmp").glob("ag-*")) <= before, "a worker's course was left in /tmp"
+
+
+def test_a_dask_cluster_grades_as_the_pool_does_when_a_worker_is_killed(submitted, pool_grades, tmp_path):
+    require("distributed", "grading on a Dask cluster (the cluster extra)")
     from distributed import Client
 
     before, already = fingerprint(submitted), grading_processes()
-    expected = grade(submitted, tmp_path / "pool", "--jobs", "1")
+    folders = set(Path("/tmp").glob("ag-*"))
+    expected = pool_grades
     log = open(tmp_path / "dask.log", "w")
     address, scheduler, workers = dask_cluster(tmp_path, log)
     processes = [scheduler, *workers]
@@ -126,6 +141,11 @@ def test_a_dask_cluster_grades_as_the_pool_does_when_a_worker_is_killed(submitte
     while (left := grading_processes() - already) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not left, f"grading processes left behind: {[psutil.Process(p).cmdline() for p in left]}"
+    # the surviving worker removed its course when the run ended; the killed one could not
+    stale = set(Path("/tmp").glob("ag-*")) - folders
+    for folder in stale:
+        shutil.rmtree(folder)
+    assert len(stale) <= 1, stale
 
 
 def test_an_unreachable_scheduler_is_one_clear_line(submitted, tmp_path):

@@ -401,16 +401,20 @@ def test_students_exchange_is_the_ngshare_service_and_they_mount_no_shared_volum
     [container] = deployment["spec"]["template"]["spec"]["containers"]
     env = {e["name"]: e for e in container["env"]}
     assert env["JUPYTERHUB_API_TOKEN"]["valueFrom"]["secretKeyRef"]["key"] == "hub.services.ngshare.apiToken"
-    assert container["args"][container["args"].index("--admins") + 1] == "cnn-backprop"   # the course service
-    for name in ("grader.yaml", "course-init.yaml"):
-        pod = next(d for d in manifests(name) if d["kind"] in ("Deployment", "Job"))["spec"]["template"]
+    admin = container["args"][container["args"].index("--admins") + 1]
+    assert admin == "cnn-backprop" and admin in values["hub"]["services"]   # the course service ...
+    blocked = values["hub"]["config"]["Authenticator"]["blocked_users"]
+    assert {admin, "ngshare"} <= set(blocked)   # ... whose name no person may log in with
+    for name in ("grader.yaml", "course-init.yaml", "ngshare-sync.yaml"):
+        pod = next(d for d in manifests(name) if d["kind"] in ("Deployment", "Job", "CronJob"))["spec"]
+        pod = (pod["jobTemplate"]["spec"] if "jobTemplate" in pod else pod)["template"]
         [container] = pod["spec"]["containers"]
         assert {"name": "CNN_HUB_NGSHARE_URL", "value": f"{url}/services/ngshare"} in container["env"], name
         assert pod["metadata"]["labels"]["hub.jupyter.org/network-access-hub"] == "true", name
 
 
 def test_no_secret_is_written_in_the_kubernetes_files():
-    for name in ("values.yaml", "grader.yaml", "ngshare.yaml", "course-init.yaml"):
+    for name in ("values.yaml", "grader.yaml", "ngshare.yaml", "course-init.yaml", "ngshare-sync.yaml"):
         text = (DEPLOY / "z2jh" / name).read_text()
         assert not re.search(r"postgres(ql)?://[^:\s]+:[^@\s]+@", _uncommented(text)), f"{name}: a DB password"
         assert not re.search(r"(?im)^\s*\w*(password|secret|token)\w*[ \t]*:[ \t]*['\"]?\w{6,}",
@@ -545,9 +549,13 @@ def test_the_first_release_job_runs_the_grader_image_on_the_graders_course_volum
         if line.startswith("COPY"):
             *sources, target = line.split()[2:]
             copied |= {f"{target.rstrip('/')}/{Path(s).name}" for s in sources} | {target.rstrip("/")}
-    script = container["args"][0]
-    for path in re.findall(r"/opt/cnn-backprop/[\w.]+", script):
-        assert path in copied, f"the Job's script reads {path}, which Dockerfile.grader does not copy"
+    [sync] = manifests("ngshare-sync.yaml")
+    [sync_container] = sync["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert sync_container["image"] == grader_container["image"]
+    assert next(e for e in sync_container["env"] if e["name"] == "JUPYTERHUB_API_TOKEN") == token
+    for script in (container["args"][0], " ".join(sync_container["command"])):
+        for path in re.findall(r"/opt/cnn-backprop/[\w.]+", script):
+            assert path in copied, f"{path} is run but Dockerfile.grader does not copy it"
 
 
 # --- Dask: grading on Kubernetes and Slurm -------------------------------------------------------
@@ -579,6 +587,21 @@ def test_dask_workers_run_the_grader_image_one_notebook_at_a_time_in_the_sandbox
     scratch = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}["/tmp"]
     assert next(v for v in worker["volumes"] if v["name"] == scratch)["emptyDir"]["sizeLimit"]
     assert "cluster" in re.search(r"/opt/cnn-backprop\[([\w,]+)\]", "\n".join(dockerfile("Dockerfile.grader"))).group(1)
+
+
+def test_only_the_grader_and_the_cluster_reach_the_dask_ports():
+    """Dask runs code for whoever connects: its pods admit the grader pod and each other only."""
+    docs = dask_manifests()
+    policy = docs["cnn-backprop-dask-ingress"]
+    [grader] = [d for d in manifests("grader.yaml") if d["kind"] == "Deployment"]
+    labels = {d["spec"]["template"]["metadata"]["labels"]["app"] for d in docs.values() if d["kind"] == "Deployment"}
+    [selected] = policy["spec"]["podSelector"]["matchExpressions"]
+    assert (selected["key"], selected["operator"], set(selected["values"])) == ("app", "In", labels)
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    [rule] = policy["spec"]["ingress"]
+    [source] = rule["from"]
+    [allowed] = source["podSelector"]["matchExpressions"]
+    assert set(allowed["values"]) == labels | {grader["spec"]["template"]["metadata"]["labels"]["app"]}
 
 
 def unknown_fields(doc, schema, path=()):
@@ -619,7 +642,8 @@ def test_the_dask_operator_would_drop_the_sandbox_settings_so_the_workers_are_pl
 def test_slurm_workers_are_single_threaded_jobs_of_this_environment(tmp_path):
     require("dask_jobqueue", "the Slurm example (the slurm extra)")
     result = subprocess.run([sys.executable, str(DEPLOY / "dask" / "slurm_grade.py"), "--print-job-script",
-                             "--partition", "teaching", "--memory", "3GB", "--scheduler-host", "127.0.0.1"],
+                             "--partition", "teaching", "--memory", "3GB", "--scheduler-host", "127.0.0.1",
+                             "--shared-dir", str(tmp_path / "certs")],
                             cwd=ROOT, capture_output=True, text=True, timeout=120,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 0, result.stderr[-2000:]
@@ -627,8 +651,8 @@ def test_slurm_workers_are_single_threaded_jobs_of_this_environment(tmp_path):
     assert "#SBATCH -p teaching" in script and "#SBATCH --mem=" in script
     assert re.search(r"#SBATCH (-n 1|--cpus-per-task=1)", script)
     [command] = [line for line in script.splitlines() if "distributed.cli.dask_worker" in line]
-    assert command.startswith(f"{sys.executable} -m distributed.cli.dask_worker tcp://127.0.0.1:")
-    assert re.search(r"--nthreads 1\b", command)
+    assert command.startswith(f"{sys.executable} -m distributed.cli.dask_worker tls://127.0.0.1:")
+    assert re.search(r"--nthreads 1\b", command) and "--tls-cert" in command and "--tls-key" in command
 
 
 def test_slurm_grading_needs_the_grading_arguments():
@@ -636,3 +660,24 @@ def test_slurm_grading_needs_the_grading_arguments():
     result = subprocess.run([sys.executable, str(DEPLOY / "dask" / "slurm_grade.py"), "--workers", "2"], cwd=ROOT,
                             capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 2 and "give the grading arguments after --" in result.stderr
+
+
+def test_the_grading_command_reaches_the_slurm_scheduler_over_tls_only():
+    """slurm_grade.py's scheduler speaks TLS with certificates made for the run; the grading
+    command's Client gets them through the Dask config (client_tls), and a plain one is refused."""
+    require("dask_jobqueue", "the Slurm example (the slurm extra)")
+    import dask
+    from distributed import Client, LocalCluster
+    from distributed.security import Security
+
+    sys.path.insert(0, str(DEPLOY / "dask"))
+    from slurm_grade import client_tls
+
+    security = Security.temporary()
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, host="127.0.0.1",
+                      dashboard_address=None, security=security) as cluster:
+        assert cluster.scheduler_address.startswith("tls://")
+        with pytest.raises(Exception):   # noqa: B017 - distributed raises TypeError or OSError, by version
+            Client(cluster.scheduler_address, timeout="5s")
+        with dask.config.set(client_tls(security)), Client(cluster.scheduler_address, timeout="30s") as client:
+            assert client.submit(sum, [1, 2]).result() == 3

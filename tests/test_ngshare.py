@@ -57,7 +57,8 @@ def hub_config(top, ports, tokens):
     course = {"name": SERVICE, "api_token": tokens[SERVICE]}
     roles = [{"name": name, **{k: v for k, v in role.items() if k != "description"}}
              for name, role in values["loadRoles"].items()]
-    roles.append({"name": "test-admin", "scopes": ["admin:users", "tokens", "groups"], "services": ["test-admin"]})
+    roles.append({"name": "test-admin", "scopes": ["admin:users", "tokens", "groups", "admin:groups"],
+                  "services": ["test-admin"]})
     return f"""
 c = get_config()
 c.JupyterHub.ip = "127.0.0.1"
@@ -188,6 +189,18 @@ def submitted(hub):
     return course
 
 
+def test_the_first_release_job_run_again_keeps_the_course_and_the_submissions(hub, submitted):
+    """A second run of course-init.yaml's script: the course's own config stays, and the released
+    assignment is not released again (on ngshare that would delete its submissions)."""
+    with open(submitted / "nbgrader_config.py", "a") as handle:
+        handle.write("# mine\n")
+    again = course_init(hub, submitted)
+    assert "released already" in again.stdout, again.stdout
+    assert (submitted / "nbgrader_config.py").read_text().endswith("# mine\n")
+    answer = ngshare_get(hub, SERVICE, f"submissions/{COURSE_ID}/{ASSIGNMENT}")
+    assert sorted(s["student_id"] for s in answer.json()["submissions"]) == list(STUDENTS), answer.text
+
+
 def test_the_instructor_collects_both_submissions(hub, submitted):
     run(hub, SERVICE, ["nbgrader", "collect", ASSIGNMENT], cwd=submitted)
     for student in STUDENTS:
@@ -225,6 +238,8 @@ def test_a_student_posing_as_another_gets_nothing_through_nbgrader(hub, submitte
     assert not any(SECRET in p.read_text(errors="replace") for p in files), files
     for result in (collect, feedback, listed):
         assert SECRET not in result.stdout + result.stderr
+    for result in (collect, feedback):   # refused by ngshare, not failed for another reason
+        assert "status code 403" in result.stderr, result.stderr[-2000:]
     assert "student1+" not in listed.stdout + listed.stderr, listed.stdout   # no inbound listing
 
 
@@ -242,6 +257,20 @@ def test_a_student_who_leaves_the_hub_group_loses_the_course(hub, submitted):
         assert ngshare_get(hub, "student1", f"assignment/{COURSE_ID}/{ASSIGNMENT}").status_code == 200
     finally:
         requests.post(f"{hub['api']}/groups/{GROUP}/users", json={"users": ["student2"]}, headers=admin, timeout=30)
+
+
+def test_a_missing_hub_group_removes_no_student(hub, submitted):
+    import requests
+
+    admin = {"Authorization": f"token {hub['tokens']['admin']}"}
+    assert requests.delete(f"{hub['api']}/groups/{GROUP}", headers=admin, timeout=30).ok
+    try:
+        synced = run(hub, SERVICE, [str(PYTHON), str(DEPLOY / "ngshare_course.py")], cwd=hub["top"])
+        assert "0 students added [], 0 removed []" in synced.stdout, synced.stdout
+        assert f"{GROUP} is missing or empty: no student removed" in synced.stderr
+        assert ngshare_get(hub, "student1", f"assignment/{COURSE_ID}/{ASSIGNMENT}").status_code == 200
+    finally:
+        requests.post(f"{hub['api']}/groups/{GROUP}", json={"users": list(STUDENTS)}, headers=admin, timeout=30)
 
 
 def test_the_course_sync_names_what_it_cannot_do(hub):
