@@ -24,6 +24,7 @@ import dataclasses
 import io
 import itertools
 import logging
+import os
 import secrets
 import shutil
 import tarfile
@@ -32,6 +33,7 @@ import traceback
 from pathlib import Path
 
 import dask
+import psutil
 from distributed import Client, LocalCluster, WorkerPlugin, as_completed, get_worker
 from distributed.scheduler import KilledWorker
 from tqdm import tqdm
@@ -68,7 +70,8 @@ class GraderPlugin(WorkerPlugin):
             self.unusable = f"no sandbox on Dask worker {worker.address}: {why}"
         if self.unusable:   # Dask only logs a failed setup; every task on this worker will say why
             raise ClusterError(self.unusable)
-        self.scratch = Path(tempfile.mkdtemp(prefix="ag-", dir=self.root))
+        remove_stale_courses(self.root)
+        self.scratch = Path(tempfile.mkdtemp(prefix=_course_prefix(os.getpid()), dir=self.root))
         with tarfile.open(fileobj=io.BytesIO(self.archive)) as archive:
             archive.extractall(self.scratch / "template", filter="data")
         self.grader = Worker(self.scratch / "template", self.plans, self.limits, self.scratch)
@@ -91,6 +94,26 @@ class GraderPlugin(WorkerPlugin):
             return self.grader.grade(dataclasses.replace(submission, path=path))
         finally:
             path.unlink()
+
+
+def _course_prefix(pid):
+    """The name prefix of the courses of worker process ``pid``: its pid and start time, which together
+    name one process (a pid alone is reused). psutil.NoSuchProcess when it is gone."""
+    return f"ag-dask-{pid}-{psutil.Process(pid).create_time():.2f}-"
+
+
+def remove_stale_courses(root):
+    """Delete the courses in ``root`` of worker processes that are gone: a worker killed mid-run
+    (SIGKILL, the out-of-memory killer) never tears its course down."""
+    for folder in Path(root).glob("ag-dask-*-*-*"):
+        try:
+            gone = not folder.name.startswith(_course_prefix(int(folder.name.split("-")[2])))
+        except ValueError:     # not a name this module made
+            continue
+        except psutil.NoSuchProcess:
+            gone = True
+        if gone:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _archive(folder):

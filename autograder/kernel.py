@@ -20,6 +20,8 @@ from nbgrader.converters.autograde import Autograde
 from nbgrader.preprocessors import Execute
 from traitlets import default
 
+from autograder.metadata import is_visible_check
+
 MESSAGE_BYTES = 16 * 2**20
 OUTPUT_CHARS = 4 * 2**20
 TRUNCATED = f"\n[output beyond {OUTPUT_CHARS // 2**20} MB was dropped by the grader]\n"
@@ -46,13 +48,19 @@ class SandboxKernelManager(AsyncKernelManager):
 
 class BoundedExecute(Execute):
     """nbgrader's Execute with SandboxKernelManager, keeping at most OUTPUT_CHARS of output per
-    notebook."""
+    notebook, and not running the lesson's visible checks: they are worth no points, and the
+    re-check, whose score stands, does not run them either."""
 
     kept = 0
 
     def __init__(self, **kwargs):
         kwargs.setdefault("kernel_manager_class", SandboxKernelManager)
         super().__init__(**kwargs)
+
+    def preprocess_cell(self, cell, resources, index):
+        if is_visible_check(cell):
+            return cell, resources
+        return super().preprocess_cell(cell, resources, index)
 
     def output(self, outs, msg, display_id, cell_index):
         size = len(str(msg.get("content", "")))

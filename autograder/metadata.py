@@ -34,6 +34,12 @@ def is_test_cell(cell):
     return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
 
 
+def is_visible_check(cell):
+    """A locked code cell that is no test cell: the lesson's own check, worth no points."""
+    meta = nbgrader_meta(cell)
+    return cell.cell_type == "code" and bool(meta.get("locked")) and not meta.get("grade")
+
+
 def is_written_answer(cell):
     """A markdown answer cell graded by hand in the formgrader."""
     meta = nbgrader_meta(cell)

@@ -12,10 +12,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import psutil
 import pytest
 
+from autograder import discover, sandbox
+from autograder.course import GradedCell
+from autograder.grade import CellResult, NotebookResult
 from conftest import require, require_sandbox
 from test_hub import free_ports
 
@@ -141,7 +145,8 @@ def test_a_dask_cluster_grades_as_the_pool_does_when_a_worker_is_killed(submitte
     while (left := grading_processes() - already) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not left, f"grading processes left behind: {[psutil.Process(p).cmdline() for p in left]}"
-    # the surviving worker removed its course when the run ended; the killed one could not
+    # the surviving worker removed its course when the run ended; the killed one could not (the
+    # next worker set up in /tmp deletes it: test_a_new_worker_deletes_the_courses_of_workers_that_are_gone)
     stale = set(Path("/tmp").glob("ag-*")) - folders
     for folder in stale:
         shutil.rmtree(folder)
@@ -157,3 +162,65 @@ def test_an_unreachable_scheduler_is_one_clear_line(submitted, tmp_path):
     assert result.returncode == 2, result.stderr[-2000:]
     assert f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+class _DyingWorker:
+    """Stands in for grade.Worker on an in-process cluster: the scheduler's verdict on a task that
+    killed its workers (KilledWorker) for the student 'killer' always, for 'flaky' the first time."""
+
+    died = set()
+
+    def __init__(self, *args):
+        pass
+
+    def grade(self, submission):
+        from distributed.scheduler import KilledWorker
+
+        if submission.student == "killer" or (submission.student == "flaky" and "flaky" not in self.died):
+            self.died.add(submission.student)
+            raise KilledWorker(submission.student, SimpleNamespace(address="tcp://127.0.0.1:9"), 1)
+        return NotebookResult(submission.student, submission.assignment, submission.notebook,
+                              [CellResult("g", 1.0, 1.0)])
+
+
+def test_a_notebook_that_kills_its_workers_again_is_flagged_and_the_batch_goes_on(monkeypatch, tmp_path):
+    from distributed import Client, LocalCluster
+
+    from autograder import cluster
+
+    monkeypatch.setattr(cluster, "Worker", _DyingWorker)
+    plans = {"a": {"nb": [GradedCell("g", 1.0)]}}
+    names = ["ann", "ben", "killer", "flaky", "cid"]
+    found = [discover.Submission(name, "a", "nb", None) for name in names]
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as local, \
+            Client(local) as client:
+        results = cluster.grade_all(found, plans, tmp_path, sandbox.Limits(sandbox=False), client,
+                                    progress=False)
+    assert [r.student for r in results] == sorted(names)
+    scores = {r.student: (r.cells[0].score, r.flags) for r in results}
+    assert scores.pop("killer") == (0.0, ["grader-crashed"])
+    assert scores == {name: (1.0, []) for name in names if name != "killer"}   # 'flaky' graded on its second go
+
+
+def test_a_new_worker_deletes_the_courses_of_workers_that_are_gone(tmp_path):
+    """A worker SIGKILLed mid-run leaves its course; the next worker set up in the same folder
+    deletes it, and never the course of a live worker, nor one whose pid was reused."""
+    require("distributed", "grading on a Dask cluster (the cluster extra)")
+    from autograder import cluster
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead_prefix = cluster._course_prefix(dead.pid)
+    dead.wait()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        folders = {"dead": dead_prefix + "x1", "live": cluster._course_prefix(live.pid) + "x2",
+                   "mine": cluster._course_prefix(os.getpid()) + "x3",
+                   "pid reused": f"ag-dask-{os.getpid()}-12.34-x4", "other": "ag-12345-x5"}
+        for name in folders.values():
+            (tmp_path / name / "course").mkdir(parents=True)
+        cluster.remove_stale_courses(tmp_path)
+        left = {label for label, name in folders.items() if (tmp_path / name).exists()}
+        assert left == {"live", "mine", "other"}
+    finally:
+        live.kill()
+        live.wait()
