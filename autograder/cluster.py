@@ -71,7 +71,8 @@ class GraderPlugin(WorkerPlugin):
         if self.unusable:   # Dask only logs a failed setup; every task on this worker will say why
             raise ClusterError(self.unusable)
         remove_stale_courses(self.root)
-        self.scratch = Path(tempfile.mkdtemp(prefix=_course_prefix(os.getpid()), dir=self.root))
+        self.scratch = Path(tempfile.mkdtemp(prefix="ag-", dir=self.root))   # short: socket paths
+        (self.scratch / OWNER).write_text(_identity(os.getpid()))
         with tarfile.open(fileobj=io.BytesIO(self.archive)) as archive:
             archive.extractall(self.scratch / "template", filter="data")
         self.grader = Worker(self.scratch / "template", self.plans, self.limits, self.scratch)
@@ -96,24 +97,28 @@ class GraderPlugin(WorkerPlugin):
             path.unlink()
 
 
-def _course_prefix(pid):
-    """The name prefix of the courses of worker process ``pid``: its pid and start time, which together
-    name one process (a pid alone is reused). psutil.NoSuchProcess when it is gone."""
-    return f"ag-dask-{pid}-{psutil.Process(pid).create_time():.2f}-"
+OWNER = "owner"   # in a worker's course folder: the worker process's pid and start time
+
+
+def _identity(pid):
+    """Process ``pid``'s pid and start time, which together name one process (a pid alone is
+    reused). psutil.NoSuchProcess when it is gone."""
+    return f"{pid} {psutil.Process(pid).create_time():.2f}"
 
 
 def remove_stale_courses(root):
     """Delete the courses in ``root`` of worker processes that are gone: a worker killed mid-run
     (SIGKILL, the out-of-memory killer) never tears its course down."""
-    for folder in Path(root).glob("ag-dask-*-*-*"):
+    for owner in Path(root).glob(f"ag-*/{OWNER}"):
         try:
-            gone = not folder.name.startswith(_course_prefix(int(folder.name.split("-")[2])))
-        except ValueError:     # not a name this module made
+            recorded = owner.read_text()
+            gone = _identity(int(recorded.split()[0])) != recorded
+        except (OSError, ValueError, IndexError):   # not a file this module wrote
             continue
         except psutil.NoSuchProcess:
             gone = True
         if gone:
-            shutil.rmtree(folder, ignore_errors=True)
+            shutil.rmtree(owner.parent, ignore_errors=True)
 
 
 def _archive(folder):

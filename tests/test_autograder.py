@@ -295,6 +295,25 @@ def test_cells_to_run_are_the_code_cells_but_the_tests():
     assert not any("rel_error(out, correct_out)" in source for source in sources)
 
 
+@pytest.mark.parametrize("path", sorted((ROOT / "lessons").glob("*/*.ipynb")), ids=lambda p: p.parent.name)
+def test_the_kernel_runs_the_code_the_recheck_runs_and_the_tests(path, monkeypatch):
+    """The lesson's visible checks (locked, no points) run in neither: the kernel skips them."""
+    from autograder import kernel, metadata
+
+    ran = []
+    monkeypatch.setattr(kernel.Execute, "preprocess_cell", lambda self, cell, resources, index: (
+        ran.append(cell.source), (cell, resources))[1])
+    nb = read_notebook(path)
+    execute = kernel.BoundedExecute()
+    for index, notebook_cell in enumerate(nb.cells):
+        if notebook_cell.cell_type == "code":
+            assert execute.preprocess_cell(notebook_cell, {}, index)[0] is notebook_cell
+    tests = [c.source for c in nb.cells if metadata.is_test_cell(c)]
+    assert tests and ran == [s for c in nb.cells if c.cell_type == "code" and
+                             ((s := c.source) in tests or s in integrity.cells_to_run(nb))]
+    assert any(metadata.is_visible_check(c) and c.source not in ran for c in nb.cells)
+
+
 def test_graded_cells_read_the_grade_calls():
     cells = graded_cells(ROOT / "solutions" / "a1_conv_forward" / "conv_forward.ipynb")
     assert [(c.grade_id, c.points, c.name, c.function, c.manual) for c in cells] == \

@@ -209,18 +209,19 @@ def test_a_new_worker_deletes_the_courses_of_workers_that_are_gone(tmp_path):
     from autograder import cluster
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead_prefix = cluster._course_prefix(dead.pid)
+    dead_identity = cluster._identity(dead.pid)
     dead.wait()
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        folders = {"dead": dead_prefix + "x1", "live": cluster._course_prefix(live.pid) + "x2",
-                   "mine": cluster._course_prefix(os.getpid()) + "x3",
-                   "pid reused": f"ag-dask-{os.getpid()}-12.34-x4", "other": "ag-12345-x5"}
-        for name in folders.values():
-            (tmp_path / name / "course").mkdir(parents=True)
+        owners = {"dead": dead_identity, "live": cluster._identity(live.pid), "mine": cluster._identity(os.getpid()),
+                  "pid reused": f"{os.getpid()} 12.34", "unreadable": "?", "other": None}
+        for label, owner in owners.items():
+            (tmp_path / f"ag-{label}" / "course").mkdir(parents=True)
+            if owner is not None:
+                (tmp_path / f"ag-{label}" / cluster.OWNER).write_text(owner)
         cluster.remove_stale_courses(tmp_path)
-        left = {label for label, name in folders.items() if (tmp_path / name).exists()}
-        assert left == {"live", "mine", "other"}
+        left = {label for label in owners if (tmp_path / f"ag-{label}").exists()}
+        assert left == {"live", "mine", "unreadable", "other"}
     finally:
         live.kill()
         live.wait()

@@ -354,3 +354,40 @@ print(json.dumps(seen))
     while sandbox_processes() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert sandbox_processes() == []  # the sleeper died with the sandbox
+
+
+@pytest.mark.parametrize("prepared", [True, False], ids=["prepared", "not prepared"])
+def test_a_sandbox_starts_with_the_workers_font_list_and_cannot_change_it(tmp_path, monkeypatch, prepared):
+    """Without the list, matplotlib builds it in every sandbox (the kernel's and the re-check's)."""
+    require_sandbox()
+    fonts = sandbox.prepare_fonts(tmp_path / "fonts")
+    original = {p.name: p.read_bytes() for p in Path(fonts).iterdir()}
+    assert any(name.startswith("fontlist") for name in original)
+    if prepared:
+        monkeypatch.setenv(sandbox.FONTS_ENV, fonts)
+    probe = f"""
+import json, os
+folder = os.environ["MPLCONFIGDIR"]
+def written():
+    return {{name: os.stat(os.path.join(folder, name)).st_mtime_ns for name in os.listdir(folder)}}
+before = written() if os.path.isdir(folder) else {{}}
+import matplotlib.font_manager
+rebuilt = written() != before   # matplotlib writes the list where it had to make it
+for name in before:
+    with open(os.path.join(folder, name), "w") as handle:
+        handle.write("spoiled")
+try:
+    open({sandbox.FONTS!r} + "/planted", "w")
+    planted = True
+except OSError:
+    planted = False
+print(json.dumps({{"found": sorted(before), "rebuilt": rebuilt, "planted": planted}}))
+"""
+    (tmp_path / "lib").mkdir()
+    result = subprocess.run(sandbox.wrap([sys.executable, "-c", probe], sandbox.Limits(), tmp_path / "lib"),
+                            capture_output=True, text=True, timeout=60)
+    seen = json.loads(result.stdout)
+    assert seen["found"] == (sorted(original) if prepared else [])
+    assert seen["rebuilt"] is not prepared
+    assert not seen["planted"]
+    assert {p.name: p.read_bytes() for p in Path(fonts).iterdir()} == original
