@@ -2,10 +2,11 @@
 
 Two processes, neither of them the notebook's kernel: ``student_run`` executes
 the notebook's code cells (the student's and the lesson's, never the test
-cells) with ``cnn_utils.grading`` and the assignment's own reference out of
-reach (it holds earlier assignments' reference functions, which the graded
-functions call in place of the student's pasted copies), and calls each graded
-function on the test inputs; this process, where no student code ever runs,
+cells nor the lesson's locked visible checks, which the kernel skips too) with
+``cnn_utils.grading`` and the assignment's own reference out of reach (it
+holds earlier assignments' reference functions, which the graded functions
+call in place of the student's pasted copies), and calls each graded function
+on the test inputs; this process, where no student code ever runs,
 replays what came back (numbers only, read without pickle) through
 ``cnn_utils.grading.grade`` against the reference. Monkeypatching numpy, the grading helpers or IPython in the
 notebook changes nothing here. The student process has the kernel's limits:

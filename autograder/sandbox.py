@@ -4,9 +4,10 @@ Every process that runs student code (the notebook's kernel, the re-check's stud
 whatever they start) runs inside ``bwrap``:
 
 - its own mount namespace, whose root is an empty tmpfs holding, read-only, the system (/usr and
-  the loader's files), the Python installation and its venv, and the folders the caller names
-  (the course library, the re-check's job). The checkout, home folders, other submissions, the
-  gradebook and the output folder do not exist there;
+  the loader's files), the Python installation and its venv, the folders the caller names
+  (the course library, the re-check's job) and the worker's matplotlib font list (copied into
+  the sandbox's own matplotlib folder at start: ``prepare_fonts``). The checkout, home folders,
+  other submissions, the gradebook and the output folder do not exist there;
 - its own PID namespace (bwrap's init is PID 1: when the command ends, everything it started is
   killed, daemons included), network namespace (a loopback of its own, nothing else), IPC and
   UTS namespaces; a cleared environment;
