@@ -27,13 +27,13 @@ import logging
 import os
 import secrets
 import shutil
+import stat
 import tarfile
 import tempfile
 import traceback
 from pathlib import Path
 
 import dask
-import psutil
 from distributed import Client, LocalCluster, WorkerPlugin, as_completed, get_worker
 from distributed.scheduler import KilledWorker
 from tqdm import tqdm
@@ -72,7 +72,7 @@ class GraderPlugin(WorkerPlugin):
             raise ClusterError(self.unusable)
         remove_stale_courses(self.root)
         self.scratch = Path(tempfile.mkdtemp(prefix="ag-", dir=self.root))   # short: socket paths
-        (self.scratch / OWNER).write_text(_identity(os.getpid()))
+        _own(self.scratch)
         with tarfile.open(fileobj=io.BytesIO(self.archive)) as archive:
             archive.extractall(self.scratch / "template", filter="data")
         self.grader = Worker(self.scratch / "template", self.plans, self.limits, self.scratch)
@@ -101,24 +101,46 @@ OWNER = "owner"   # in a worker's course folder: the worker process's pid and st
 
 
 def _identity(pid):
-    """Process ``pid``'s pid and start time, which together name one process (a pid alone is
-    reused). psutil.NoSuchProcess when it is gone."""
-    return f"{pid} {psutil.Process(pid).create_time():.2f}"
+    """``pid`` and the process's start time in clock ticks after boot (/proc/PID/stat field 22),
+    which together name one process: a pid alone is reused, and a start time in wall-clock seconds
+    moves when the clock is set. FileNotFoundError when the process is gone."""
+    with open(f"/proc/{pid}/stat") as handle:
+        after_name = handle.read().rsplit(")", 1)[1].split()
+    return f"{pid} {after_name[19]}"
 
 
 def remove_stale_courses(root):
-    """Delete the courses in ``root`` of worker processes that are gone: a worker killed mid-run
-    (SIGKILL, the out-of-memory killer) never tears its course down."""
-    for owner in Path(root).glob(f"ag-*/{OWNER}"):
+    """Delete the courses in ``root`` of this user's worker processes that are gone (a worker
+    killed mid-run never tears its course down). Workers sharing ``root`` must share a PID
+    namespace (one node, or one pod). Folders of other users, links and owner files that are not
+    small regular files are left alone: on a shared /tmp anyone can plant them."""
+    for folder in Path(root).glob("ag-*"):
         try:
-            recorded = owner.read_text()
-            gone = _identity(int(recorded.split()[0])) != recorded
-        except (OSError, ValueError, IndexError):   # not a file this module wrote
+            if folder.is_symlink() or folder.lstat().st_uid != os.geteuid():
+                continue
+            descriptor = os.open(folder / OWNER, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            try:
+                if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+                    continue
+                recorded = os.read(descriptor, 64).decode()
+            finally:
+                os.close(descriptor)
+            pid = int(recorded.split()[0])
+        except (OSError, ValueError, IndexError):   # no owner file: not a worker's course
             continue
-        except psutil.NoSuchProcess:
+        try:
+            gone = _identity(pid) != recorded
+        except FileNotFoundError:
             gone = True
         if gone:
-            shutil.rmtree(owner.parent, ignore_errors=True)
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _own(folder):
+    """Record this process as the owner of ``folder`` (written whole, then renamed into place)."""
+    part = folder / f"{OWNER}.part"
+    part.write_text(_identity(os.getpid()))
+    part.rename(folder / OWNER)
 
 
 def _archive(folder):

@@ -97,9 +97,12 @@ class Worker:
         self.runtime.mkdir(mode=0o700)
         settings = {"lib": integrity.copy_library(private / "kernel-lib", instructor=True),
                     "runtime": str(self.runtime), "uid": sandbox.sandbox_uid()}
-        os.environ["JUPYTER_RUNTIME_DIR"] = str(self.runtime)
-        os.environ["JUPYTER_PATH"] = sandbox.install_kernelspec(private / "jupyter", self.marker, settings)
-        os.environ[sandbox.FONTS_ENV] = sandbox.prepare_fonts(private / "fonts")
+        # the process's environment while this worker grades (set again for each notebook: a Dask
+        # worker process may hold the courses of two runs)
+        self.env = {"JUPYTER_RUNTIME_DIR": str(self.runtime),
+                    "JUPYTER_PATH": sandbox.install_kernelspec(private / "jupyter", self.marker, settings),
+                    sandbox.FONTS_ENV: sandbox.prepare_fonts(private / "fonts"), sandbox.LIMITS_ENV: limits.to_env()}
+        os.environ.update(self.env)
         os.environ.update(sandbox.student_env(limits))
         self.ids = (f"s{n:06d}" for n in itertools.count())
         self.api = self._api()
@@ -129,6 +132,7 @@ class Worker:
         flags = list(submission.flags) + ([] if self.limits.sandbox else [sandbox.UNSAFE_FLAG])
         detail = None
         if submission.path is not None:
+            os.environ.update(self.env)
             student = next(self.ids)
             try:
                 return self._grade(submission, student, cells, flags)

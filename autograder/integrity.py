@@ -98,8 +98,9 @@ def student_sys_path(lib):
 
 
 def cells_to_run(notebook):
-    """Sources of the code cells of a (repaired) submitted notebook that are no test cell: what the
-    kernel ran before and between the tests, the student's code included."""
+    """Sources of the code cells of a (repaired) submitted notebook that are neither graded nor
+    locked (no test cell, no visible check): what the kernel ran before and between the tests, the
+    student's code included."""
     return [cell.source for cell in notebook.cells if cell.cell_type == "code" and not
             (nbgrader_meta(cell).get("grade") or nbgrader_meta(cell).get("locked"))]
 

@@ -4,7 +4,8 @@ The kernel runs student code, so everything it sends is hostile: a message large
 MESSAGE_BYTES closes the connection (ZeroMQ drops it before it is read into memory), and a
 notebook's outputs beyond OUTPUT_CHARS are dropped as they arrive, so a flood of prints costs the
 grader at most that much memory. The kernel's socket folder is closed to it before student code
-runs, and emptied after it.
+runs, and emptied after it. The lesson's visible checks (locked cells worth no points) are not run:
+the re-check, whose score stands, never runs them either, and they would spend the notebook's time.
 """
 
 import os

@@ -164,14 +164,27 @@ def test_an_unreachable_scheduler_is_one_clear_line(submitted, tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def dead_identity():
+    """The owner line of a worker process that is gone."""
+    from autograder import cluster
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    identity = cluster._identity(dead.pid)
+    dead.wait()
+    return identity
+
+
 class _DyingWorker:
     """Stands in for grade.Worker on an in-process cluster: the scheduler's verdict on a task that
-    killed its workers (KilledWorker) for the student 'killer' always, for 'flaky' the first time."""
+    killed its workers (KilledWorker) for the student 'killer' always, for 'flaky' the first time.
+    Records the owner file of each course it is made in."""
 
-    died = set()
+    died, owners = set(), []
 
-    def __init__(self, *args):
-        pass
+    def __init__(self, template, plans, limits, scratch):
+        from autograder import cluster
+
+        self.owners.append((Path(scratch) / cluster.OWNER).read_text())
 
     def grade(self, submission):
         from distributed.scheduler import KilledWorker
@@ -184,44 +197,63 @@ class _DyingWorker:
 
 
 def test_a_notebook_that_kills_its_workers_again_is_flagged_and_the_batch_goes_on(monkeypatch, tmp_path):
+    """Also: each worker deletes the course a dead worker left in its folder, records itself as
+    the owner of its own, and removes it at the end."""
+    require("distributed", "grading on a Dask cluster (the cluster extra)")
     from distributed import Client, LocalCluster
 
     from autograder import cluster
 
     monkeypatch.setattr(cluster, "Worker", _DyingWorker)
+    courses = tmp_path / "courses"
+    (tmp_path / "template").mkdir()
+    (courses / "ag-left-by-a-dead-worker").mkdir(parents=True)
+    (courses / "ag-left-by-a-dead-worker" / cluster.OWNER).write_text(dead_identity())
     plans = {"a": {"nb": [GradedCell("g", 1.0)]}}
     names = ["ann", "ben", "killer", "flaky", "cid"]
     found = [discover.Submission(name, "a", "nb", None) for name in names]
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as local, \
             Client(local) as client:
-        results = cluster.grade_all(found, plans, tmp_path, sandbox.Limits(sandbox=False), client,
-                                    progress=False)
+        results = cluster.grade_all(found, plans, tmp_path / "template", sandbox.Limits(sandbox=False), client,
+                                    scratch=courses, progress=False)
     assert [r.student for r in results] == sorted(names)
     scores = {r.student: (r.cells[0].score, r.flags) for r in results}
     assert scores.pop("killer") == (0.0, ["grader-crashed"])
     assert scores == {name: (1.0, []) for name in names if name != "killer"}   # 'flaky' graded on its second go
+    assert _DyingWorker.owners == [cluster._identity(os.getpid())] * 2   # in-process workers: this pid
+    assert list(courses.iterdir()) == []
 
 
 def test_a_new_worker_deletes_the_courses_of_workers_that_are_gone(tmp_path):
     """A worker SIGKILLed mid-run leaves its course; the next worker set up in the same folder
-    deletes it, and never the course of a live worker, nor one whose pid was reused."""
+    deletes it, and never the course of a live worker, one whose pid was reused, another user's,
+    a link, or a folder whose owner file is not a small regular file (a FIFO would hang a reader)."""
     require("distributed", "grading on a Dask cluster (the cluster extra)")
     from autograder import cluster
 
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead_identity = cluster._identity(dead.pid)
-    dead.wait()
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        owners = {"dead": dead_identity, "live": cluster._identity(live.pid), "mine": cluster._identity(os.getpid()),
-                  "pid reused": f"{os.getpid()} 12.34", "unreadable": "?", "other": None}
+        owners = {"dead": dead_identity(), "live": cluster._identity(live.pid), "mine": cluster._identity(os.getpid()),
+                  "pid reused": f"{os.getpid()} 12", "unparsable": "?", "none": None, "fifo": None,
+                  "foreign": dead_identity(), "link": None}
         for label, owner in owners.items():
             (tmp_path / f"ag-{label}" / "course").mkdir(parents=True)
             if owner is not None:
                 (tmp_path / f"ag-{label}" / cluster.OWNER).write_text(owner)
+        os.mkfifo(tmp_path / "ag-fifo" / cluster.OWNER)
+        shutil.rmtree(tmp_path / "ag-link")
+        (tmp_path / "elsewhere").mkdir()
+        (tmp_path / "elsewhere" / cluster.OWNER).write_text(dead_identity())
+        (tmp_path / "ag-link").symlink_to(tmp_path / "elsewhere")
+        if os.geteuid() == 0:
+            os.chown(tmp_path / "ag-foreign", 4242, 4242)
+        else:
+            del owners["foreign"]
+            shutil.rmtree(tmp_path / "ag-foreign")
         cluster.remove_stale_courses(tmp_path)
-        left = {label for label in owners if (tmp_path / f"ag-{label}").exists()}
-        assert left == {"live", "mine", "unreadable", "other"}
+        left = {label for label in owners if os.path.lexists(tmp_path / f"ag-{label}")}
+        assert left == set(owners) - {"dead", "pid reused"}
+        assert (tmp_path / "elsewhere" / cluster.OWNER).exists()
     finally:
         live.kill()
         live.wait()

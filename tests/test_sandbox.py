@@ -365,6 +365,8 @@ def test_a_sandbox_starts_with_the_workers_font_list_and_cannot_change_it(tmp_pa
     assert any(name.startswith("fontlist") for name in original)
     if prepared:
         monkeypatch.setenv(sandbox.FONTS_ENV, fonts)
+    else:
+        monkeypatch.delenv(sandbox.FONTS_ENV, raising=False)
     probe = f"""
 import json, os
 folder = os.environ["MPLCONFIGDIR"]
