@@ -132,7 +132,6 @@ class Worker:
         flags = list(submission.flags) + ([] if self.limits.sandbox else [sandbox.UNSAFE_FLAG])
         detail = None
         if submission.path is not None:
-            os.environ.update(self.env)
             student = next(self.ids)
             try:
                 return self._grade(submission, student, cells, flags)
@@ -149,6 +148,7 @@ class Worker:
         return result
 
     def _grade(self, sub, student, cells, flags):
+        os.environ.update(self.env)
         release = read_notebook(self.course / "lessons" / sub.assignment / f"{sub.notebook}.ipynb")
         submitted = read_notebook(sub.path)
         flags += structure.changes(release, submitted)
