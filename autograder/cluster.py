@@ -6,7 +6,8 @@ up that worker's private course (``grade.Worker``, with the sandbox around stude
 returns the NotebookResult; the client alone writes the course, the gradebook and the reports.
 Workers must run one task at a time (``dask worker --nthreads 1``): a grading course sets its
 process's environment and working folder. Each run registers its plugin under a name of its own
-and removes it at the end, which deletes the workers' courses.
+and removes it at the end, which deletes the workers' courses; a worker killed outright cannot,
+so each new course first deletes those whose owner process is gone (``remove_stale_courses``).
 
 A worker that dies mid-task: the scheduler runs its tasks again on another worker (Dask's own
 recovery), so every submission is graded once in the results. A task that kills more workers
