@@ -111,9 +111,9 @@ def sizing(tmp, sizes, rounds):
     for size in sizes:
         submitted = tmp / f"sizing-{size}"
         make_class(submitted, SIZING_ASSIGNMENT, size, kinds=("solved",))
-        for k in range(rounds):
+        for _ in range(rounds):
             for way, how in SIZING_WAYS.items():
-                course = tmp / f"course-{size}-{k}-{len(how)}"
+                course = tmp / "course"   # a fresh one for each run
                 course.mkdir()
                 shutil.copy(ROOT / "nbgrader_config.py", course)
                 shutil.copytree(ROOT / "solutions", course / "solutions")
