@@ -11,10 +11,14 @@ whatever they start) runs inside ``bwrap``:
 - its own PID namespace (bwrap's init is PID 1: when the command ends, everything it started is
   killed, daemons included), network namespace (a loopback of its own, nothing else), IPC and
   UTS namespaces; a cleared environment;
-- run as root: a uid no account holds, one per grading worker (``SANDBOX_UID_BASE`` + the
-  worker's pid), so RLIMIT_NPROC counts only that worker's sandbox; no capabilities,
-  no_new_privs;
-- a private writable /tmp (home and working folder) of ``Limits.scratch_mb``, thrown away after;
+- run as root: a uid no account holds, a new one for every sandbox (``sandbox_uid``), so
+  RLIMIT_NPROC counts only that sandbox and no two sandboxes share a uid's keyrings or files;
+  no capabilities, no_new_privs;
+- a seccomp filter (``seccomp_program``): keyrings, bpf, perf, userfaultfd, module and kexec
+  loading, mounts and namespaces, ptrace and the like fail with EPERM; an unknown architecture or
+  the x32 ABI kills the process;
+- a private writable /tmp (home and working folder) of ``Limits.scratch_mb`` and a /dev/shm of
+  ``SHM_MB``, thrown away after;
 - rlimits: address space, CPU time, file size, process count, no core files.
 
 Why bubblewrap and not unshare(1): one command sets up the namespaces, the mounts, the tmpfs
@@ -28,11 +32,13 @@ passes --unsafe-no-sandbox; then student code runs with the rlimits only.
 """
 
 import functools
+import tempfile
 import json
 import os
 import resource
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import threading
@@ -53,6 +59,18 @@ FONTS = "/opt/autograder/fonts"    # where the sandbox sees the font list, copie
 SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/fonts",
                 "/etc/alternatives")
 UNSAFE_FLAG = "unsandboxed"
+SHM_MB = 64                        # the sandbox's /dev/shm (a tmpfs of its own)
+SECCOMP_FD = 9                     # the descriptor bwrap reads the filter from
+# syscalls the sandbox refuses (EPERM), after Docker's default profile; numbers per architecture
+DENIED = {
+    0xC000003E: (248, 249, 250, 321, 298, 323, 246, 320, 175, 313, 176, 165, 166, 155, 428, 429, 430,
+                 431, 432, 433, 442, 272, 308, 167, 168, 169, 163, 101, 310, 311, 212, 179, 103, 172,
+                 173, 227, 164, 304, 303),                                   # x86_64
+    0xC00000B7: (217, 218, 219, 280, 241, 282, 104, 294, 105, 273, 106, 40, 39, 41, 428, 429, 430,
+                 431, 432, 433, 442, 97, 268, 224, 225, 142, 89, 117, 270, 271, 18, 60, 116,
+                 112, 170, 265, 264),                                        # aarch64
+}
+X32_BIT = 0x40000000
 
 
 @dataclass(frozen=True)
@@ -108,9 +126,46 @@ def student_env(limits, **extra):
     return env
 
 
+_uids = iter(range(1 << 31))
+
+
 def sandbox_uid():
-    """The uid of this worker's sandboxes: unique per worker process, held by no account."""
-    return SANDBOX_UID_BASE + os.getpid()
+    """A new uid for one sandbox, held by no account: this process's pid (unique among running
+    processes, below 2**22) times 512, plus a counter; the 513th sandbox of a process reuses the
+    first's uid, long after it ended."""
+    return SANDBOX_UID_BASE + (os.getpid() << 9) + next(_uids) % 512
+
+
+def seccomp_program():
+    """The seccomp filter as classic BPF (struct sock_filter, for bwrap --seccomp).
+
+    Written with struct rather than libseccomp: the program is small, fixed and needs no package
+    beyond the standard library. Per architecture: refuse DENIED with EPERM, allow the rest; x32
+    calls and unknown architectures are killed."""
+    def op(code, k, jt=0, jf=0):
+        return struct.pack("=HBBI", code, jt, jf, k)
+
+    load, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
+    kill, allow, eperm = 0x80000000, 0x7FFF0000, 0x00050000 | 1
+    program = op(load, 4)   # seccomp_data.arch
+    for arch, numbers in DENIED.items():
+        block = [op(load, 0)]   # seccomp_data.nr
+        if arch == 0xC000003E:
+            block += [op(jge, X32_BIT, 0, 1), op(ret, kill)]
+        for number in numbers:
+            block += [op(jeq, number, 0, 1), op(ret, eperm)]
+        block.append(op(ret, allow))
+        program += op(jeq, arch, 0, len(block)) + b"".join(block)
+    return program + op(ret, kill)
+
+
+def _seccomp_file():
+    """A new file holding ``seccomp_program``, readable by this user only; the command ``wrap``
+    makes opens it for bwrap and deletes it."""
+    handle, path = tempfile.mkstemp(prefix="autograder-seccomp-")
+    os.write(handle, seccomp_program())
+    os.close(handle)
+    return path
 
 
 def prepare_fonts(folder):
@@ -181,8 +236,9 @@ def wrap(argv, limits, lib, binds=(), writable=(), uid=None):
               "MPLBACKEND": "Agg", "MPLCONFIGDIR": f"{HOME}/.matplotlib", "IPYTHONDIR": f"{HOME}/.ipython",
               "XDG_CACHE_HOME": f"{HOME}/.cache", "XDG_CONFIG_HOME": f"{HOME}/.config",
               "JUPYTER_RUNTIME_DIR": f"{HOME}/.runtime", **ONE_THREAD}
-    command = ["bwrap", "--die-with-parent", "--unshare-ipc", "--unshare-pid", "--unshare-net",
-               "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox", "--clearenv"]
+    command = ["/bin/sh", "-c", f'exec {SECCOMP_FD}<"$0" && rm -f "$0" && exec "$@"', _seccomp_file(),
+               "bwrap", "--seccomp", str(SECCOMP_FD), "--die-with-parent", "--unshare-ipc", "--unshare-pid",
+               "--unshare-net", "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox", "--clearenv"]
     for name, value in inside.items():
         command += ["--setenv", name, value]
     command += _system_mounts()
@@ -191,13 +247,14 @@ def wrap(argv, limits, lib, binds=(), writable=(), uid=None):
     mounts = [("--perms", "1777", "--size", str(limits.scratch_mb * 2**20), "--tmpfs", "/tmp")]
     mounts += [("--ro-bind", root, root) for root in roots]
     mounts += [("--tmpfs", folder) for folder in _masks(roots)]
-    mounts += [("--proc", "/proc"), ("--dev", "/dev"), ("--ro-bind", str(lib), LIB)]
+    mounts += [("--proc", "/proc"), ("--dev", "/dev"),
+               ("--perms", "1777", "--size", str(SHM_MB * 2**20), "--tmpfs", "/dev/shm"), ("--ro-bind", str(lib), LIB)]
     mounts += [("--ro-bind", str(outside), str(target)) for outside, target in binds]
     mounts += [("--bind", str(folder), str(folder)) for folder in writable]
     fonts = os.environ.get(FONTS_ENV)
     if fonts:
         mounts.append(("--ro-bind-try", fonts, FONTS))   # a folder gone makes it only slower
-    made = {"/", "/tmp", "/usr", "/proc", "/dev"}
+    made = {"/", "/tmp", "/usr", "/proc", "/dev", "/dev/shm"}
     for mount in mounts:
         for parent in reversed(Path(mount[-1]).parents):  # bwrap would make them 0700
             if str(parent) not in made:
@@ -218,20 +275,26 @@ def wrap(argv, limits, lib, binds=(), writable=(), uid=None):
     return command + list(argv)
 
 
+# prints ok only where keyctl fails with EPERM (the seccomp filter is in force)
+KEYCTL_PROBE = ("import ctypes, os; libc = ctypes.CDLL(None, use_errno=True); "
+                "nr = {'x86_64': 250, 'aarch64': 219}[os.uname().machine]; "
+                "print('ok' if libc.syscall(nr, 0, -3, 0) == -1 and ctypes.get_errno() == 1 else 'no filter')")
+
+
 @functools.cache
 def unavailable():
     """None if a sandbox starts on this machine, else why not (in words an admin can act on)."""
     if shutil.which("bwrap") is None:
         return "bubblewrap (bwrap) is not installed: apt-get install bubblewrap"
-    probe = wrap([sys.executable, "-c", "print('ok')"], Limits(), Path(__file__).parent, uid=SANDBOX_UID_BASE)
     try:
+        probe = wrap([sys.executable, "-c", KEYCTL_PROBE], Limits(), Path(__file__).parent)
         result = subprocess.run(probe, capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"bwrap could not start: {exc}"
+    except (OSError, subprocess.TimeoutExpired, struct.error) as exc:
+        return f"bwrap could not start with its seccomp filter: {exc}"
     if result.returncode != 0 or result.stdout.strip() != "ok":
         reason = " ".join(result.stderr.split())[:300]
         return (f"bwrap could not start a sandbox ({reason or 'exit ' + str(result.returncode)}): "
-                "it needs user, mount, PID and network namespaces (in a pod: see deploy/README.md)")
+                "it needs user, mount, PID and network namespaces and seccomp (in a pod: see deploy/README.md)")
     return None
 
 
