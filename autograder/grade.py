@@ -181,16 +181,16 @@ class Worker:
                        CellResult(c.grade_id, 0.0, c.points, [], OUT_OF_TIME) for c in cells]
         else:
             limits = dataclasses.replace(self.limits, notebook_seconds=left)
-            lib = integrity.library_for(self.private, sub.assignment)
+            libs = integrity.library_for(self.private, sub.assignment)
             checks, check_flags = integrity.check(submitted, sub.assignment, cells, limits,
-                                                  self.tmp / "check", lib)
+                                                  self.tmp / "check", libs)
             flags += check_flags
             results = [_written(c, release, submitted) if c.manual else _combine(c, scores, checks.get(c.grade_id))
                        for c in cells]
         flags = sorted(set(flags))
         for result in results:
             result.flags = sorted(set(flags) | set(result.flags))
-        autograded = nbformat.writes(feedback.annotate(graded, results))
+        autograded = nbformat.writes(feedback.annotate(graded, results, submitted.metadata))
         return NotebookResult(sub.student, sub.assignment, sub.notebook, results, flags, sub.files,
                               autograded, log)
 

@@ -1,12 +1,13 @@
 """The re-check outside the student's kernel: a score that student code cannot forge.
 
-Two processes, neither of them the notebook's kernel: ``student_run`` executes
-the notebook's code cells (the student's and the lesson's, never the test
-cells nor the lesson's locked visible checks, which the kernel skips too) with
-``cnn_utils.grading`` and the assignment's own reference out of reach (it
-holds earlier assignments' reference functions, which the graded functions
-call in place of the student's pasted copies), and calls each graded function
-on the test inputs; this process, where no student code ever runs,
+Processes other than the notebook's kernel: ``student_run`` executes the
+notebook's code cells (the student's and the lesson's, never the test cells
+nor the lesson's locked visible checks, which the kernel skips too) with
+``cnn_utils.grading`` and every reference out of reach, and calls each graded
+function on the test inputs; where the graded functions call earlier
+assignments' functions in place of the student's pasted copies, the reference
+answers from ``oracle_run``, a process in a sandbox of its own that student
+code can call but not read; this process, where no student code ever runs,
 replays what came back (numbers only, read without pickle) through
 ``cnn_utils.grading.grade`` against the reference. Monkeypatching numpy, the grading helpers or IPython in the
 notebook changes nothing here. The student process has the kernel's limits:
@@ -14,8 +15,9 @@ cell_seconds per cell and per graded function, notebook_seconds in all.
 
 Functions graded through a wrapper (assignment 5's sandwich backward and network
 class) are called through the same wrapper (``cnn_utils.drivers``) in the student process.
-The student process runs in the sandbox (``sandbox.wrap``): it sees no reference of its own
-assignment, no grading package, no course, and shares no writable folder with the kernel's run.
+The student process runs in the sandbox (``sandbox.wrap``): it sees no reference, no grading
+package, no course, and shares no writable folder with the kernel's run. What it sends back is
+a ``frames`` frame: plain, bounded, never unpickled or inflated.
 """
 
 import contextlib
@@ -26,19 +28,20 @@ import os
 import pickle
 import re
 import shutil
+import subprocess
 import sys
 import threading
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from autograder import sandbox
+from autograder import frames, sandbox
 from autograder.course import ROOT, nbgrader_meta
 
-STUDENT_RUN = Path(__file__).with_name("student_run.py")
-JOB_INSIDE = "/opt/autograder"      # where the sandbox sees student_run.py and the job
+HERE = Path(__file__).parent
+SCRIPTS = ("student_run.py", "oracle_run.py", "frames.py")   # what the sandboxes see of the grader
+JOB_INSIDE = "/opt/autograder"      # where the sandboxes see SCRIPTS and the job
 RESULT_BYTES = 64 * 2**20            # most the grader reads from a student process
 STATUSES = ("done", "timeout", "interrupted", "undefined")
 PRINTED_SHOWN = 2000                 # characters of the student's own printing shown in feedback
@@ -84,11 +87,14 @@ def copy_library(folder, instructor=False, prior=()):
 
 
 def library_for(folder, assignment):
-    """The re-check's copy of cnn_utils for ``assignment`` under ``folder`` (made once)."""
+    """The re-check's copies of cnn_utils under ``folder`` (made once): (the student process's,
+    holding no reference; the oracle's, holding the modules of ``assignment``'s earlier functions,
+    or None where it calls none)."""
     from cnn_utils.grading import table
 
-    return copy_library(Path(folder) / f"lib-{assignment}",
-                        prior=set(table.prior_modules(assignment).values()))
+    modules = set(table.prior_modules(assignment).values())
+    oracle = copy_library(Path(folder) / f"lib-{assignment}", prior=modules) if modules else None
+    return copy_library(Path(folder) / "lib-student"), oracle
 
 
 def student_sys_path(lib):
@@ -162,9 +168,9 @@ def rescore(cell, result, arrays, timed_out=False):
     return Check(float(score), feedback)
 
 
-def check(submitted, assignment, cells, limits, workdir, lib):
+def check(submitted, assignment, cells, limits, workdir, libs):
     """{grade_id: Check} for the re-checkable cells of a (repaired) submitted notebook of
-    ``assignment``, and flags. ``lib``: the copy of cnn_utils from ``library_for``."""
+    ``assignment``, and flags. ``libs``: the copies of cnn_utils from ``library_for``."""
     from cnn_utils.grading import table
 
     flags = []
@@ -174,19 +180,11 @@ def check(submitted, assignment, cells, limits, workdir, lib):
     todo = [cell for cell in cells if checkable(cell)]
     if not todo:
         return {}, flags
+    functions = [{"grade_id": c.grade_id, "function": c.function, "name": c.name, "wrap": _wrap_name(c.name),
+                  "forbidden": list(table.lookup(c.name).forbidden)} for c in todo]
     job = Path(workdir) / "job"
-    shutil.rmtree(job, ignore_errors=True)
-    job.mkdir(parents=True)
-    inside_lib = sandbox.LIB if limits.sandbox else lib
-    (job / "job.json").write_text(json.dumps({
-        "sys_path": student_sys_path(inside_lib), "cells": student_code, "seconds": limits.cell_seconds,
-        "prior": table.prior_modules(assignment),
-        "functions": [{"grade_id": c.grade_id, "function": c.function, "name": c.name,
-                       "wrap": _wrap_name(c.name), "forbidden": list(table.lookup(c.name).forbidden)}
-                      for c in todo]}))
-    with open(job / "args.pkl", "wb") as handle:
-        pickle.dump({c.grade_id: _cases(c.name) for c in todo}, handle)
-    data, timed_out = _run(job, lib, limits)
+    data, timed_out = run(job, student_code, functions, {c.grade_id: _cases(c.name) for c in todo},
+                          table.prior_modules(assignment), libs, limits)
     results = parse(data, {c.grade_id for c in todo})
     checks = {}
     for cell in todo:
@@ -194,13 +192,72 @@ def check(submitted, assignment, cells, limits, workdir, lib):
         checks[cell.grade_id] = rescore(cell, result, arrays, timed_out)
         if result and result["attempts"] and "forbidden-import" not in flags:
             flags.append("forbidden-import")
-    shutil.rmtree(job, ignore_errors=True)
     return checks, flags
 
 
-def _run(job, lib, limits):
-    """Run student_run on ``job`` (in the sandbox unless the limits say otherwise); returns the bytes
-    it wrote to its result pipe (at most RESULT_BYTES) and whether it ran out of time."""
+def run(job, cells, functions, arguments, prior, libs, limits):
+    """Run ``cells`` and call ``functions`` (job entries: grade_id, function, name, wrap, forbidden)
+    on ``arguments`` ({grade_id: [args]}) in the student process, in the folder ``job`` (made
+    afresh, deleted after), with the oracle serving ``prior`` ({name: module}) where there is one.
+    ``libs``: from ``library_for``. Returns what the student process wrote and whether it ran
+    out of time."""
+    student_lib, oracle_lib = libs
+    shutil.rmtree(job, ignore_errors=True)
+    job.mkdir(parents=True)
+    # per graded function, a pipe each way between the student process and the oracle
+    pipes = [(os.pipe(), os.pipe()) if oracle_lib else None for _ in functions]
+    functions = [dict(f, oracle=[pair[0][1], pair[1][0]] if pair else [])
+                 for f, pair in zip(functions, pipes, strict=True)]
+    settings = {"cells": cells, "seconds": limits.cell_seconds, "prior": prior, "functions": functions,
+                "sys_path": student_sys_path(sandbox.LIB if limits.sandbox else student_lib)}
+    if oracle_lib:
+        settings["oracle_sys_path"] = student_sys_path(sandbox.LIB if limits.sandbox else oracle_lib)
+    (job / "job.json").write_text(json.dumps(settings))
+    with open(job / "args.pkl", "wb") as handle:
+        pickle.dump(arguments, handle)
+    try:
+        with _oracle(job, oracle_lib, limits, pipes):
+            return _run(job, student_lib, limits, [fd for f in functions for fd in f["oracle"]])
+    finally:
+        shutil.rmtree(job, ignore_errors=True)
+
+
+def _argv(script, job, lib, limits, fds):
+    """The command that runs one of SCRIPTS on ``job`` with ``fds``, in a sandbox of its own
+    with ``lib`` unless the limits say otherwise."""
+    if not limits.sandbox:
+        return [sys.executable, "-I", "-S", str(HERE / script), str(job), *map(str, fds)]
+    binds = [(HERE / name, f"{JOB_INSIDE}/{name}") for name in SCRIPTS] + [(job, f"{JOB_INSIDE}/job")]
+    return sandbox.wrap([sys.executable, "-I", "-S", f"{JOB_INSIDE}/{script}", f"{JOB_INSIDE}/job", *map(str, fds)],
+                        limits, lib, binds=binds)
+
+
+@contextlib.contextmanager
+def _oracle(job, lib, limits, pipes):
+    """oracle_run serving the student process on ``pipes`` while the block runs (nothing where
+    ``lib`` is None); killed at the end, with what it may have left."""
+    if lib is None:
+        yield
+        return
+    fds = [fd for request, answer in pipes for fd in (request[0], answer[1])]
+    process = subprocess.Popen(_argv("oracle_run.py", job, lib, limits, fds), cwd=job,
+                               env=sandbox.student_env(limits), stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=fds,
+                               start_new_session=True,
+                               preexec_fn=lambda: sandbox.apply(limits, limits.notebook_seconds))
+    for fd in fds:
+        os.close(fd)
+    try:
+        yield
+    finally:
+        sandbox.kill_group(process.pid)
+        process.wait()
+
+
+def _run(job, lib, limits, oracle_fds=()):
+    """Run student_run on ``job`` (in the sandbox unless the limits say otherwise), with its ends
+    of the oracle's pipes; returns the bytes it wrote to its result pipe (at most RESULT_BYTES)
+    and whether it ran out of time."""
     read_end, write_end = os.pipe()
     received = bytearray()
 
@@ -211,15 +268,10 @@ def _run(job, lib, limits):
 
     reader = threading.Thread(target=drain, daemon=True)
     reader.start()
-    if limits.sandbox:
-        script, job_inside = f"{JOB_INSIDE}/student_run.py", f"{JOB_INSIDE}/job"
-        argv = sandbox.wrap([sys.executable, "-I", "-S", script, job_inside, str(write_end)], limits, lib,
-                            binds=[(STUDENT_RUN, script), (job, job_inside)])
-    else:
-        argv = [sys.executable, "-I", "-S", str(STUDENT_RUN), str(job), str(write_end)]
+    argv = _argv("student_run.py", job, lib, limits, [write_end])
     try:
         _, timed_out = sandbox.run_limited(argv, limits, limits.notebook_seconds, cwd=job,
-                                           env=sandbox.student_env(limits), pass_fds=(write_end,))
+                                           env=sandbox.student_env(limits), pass_fds=(write_end, *oracle_fds))
     finally:
         reader.join(timeout=10)
         os.close(read_end)
@@ -235,9 +287,10 @@ def _wrap_name(name):
 
 
 def parse(data, expected):
-    """{grade_id: (result, arrays)} from what the student process wrote: frames of an 8-byte length
-    and an .npz (see student_run). Anything malformed, duplicated, unexpected or beyond
-    RESULT_BYTES is dropped: that function counts as one that never answered."""
+    """{grade_id: (result, arrays)} from what the student process wrote: ``frames`` frames, each
+    a dict of the arrays and the JSON string ``result`` (see student_run). Anything malformed,
+    duplicated, unexpected or beyond RESULT_BYTES is dropped: that function counts as one that
+    never answered."""
     results, offset = {}, 0
     if len(data) > RESULT_BYTES:
         return results
@@ -248,11 +301,11 @@ def parse(data, expected):
         if len(body) != size:
             break
         try:
-            with np.load(io.BytesIO(body), allow_pickle=False) as npz:
-                arrays = {key: npz[key] for key in npz.files}
-            result = json.loads(arrays.pop("result").tobytes().decode())
-        except (ValueError, KeyError, OSError, RecursionError, UnicodeDecodeError, EOFError,
-                zipfile.BadZipFile, AttributeError, TypeError):
+            arrays = frames.decode(body)
+            result = json.loads(arrays.pop("result"))
+        except (ValueError, KeyError, RecursionError, AttributeError, TypeError):
+            continue
+        if not all(isinstance(value, np.ndarray) for value in arrays.values()):
             continue
         grade_id = result.get("grade_id") if isinstance(result, dict) else None
         if isinstance(grade_id, str) and grade_id in expected and grade_id not in results and _valid(result, arrays):

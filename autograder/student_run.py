@@ -1,22 +1,26 @@
 """The student's side of the integrity check: run the student's code, call the graded functions.
 
 Run as a script by ``integrity`` in a fresh interpreter (``python -I -S``), inside the sandbox,
-where the only course files are a copy of cnn_utils without ``grading``, holding no reference but
-earlier assignments' modules (imported here first; then an import hook refuses both packages and
-records the attempt). It executes the given cells once, then calls each graded function in a
-forked child of its own (one cell-time limit each), so a function that crashes or hangs costs only
-its own cell; in the child, the notebook's names resolve as ``cnn_utils.isolation`` says. Each
-child leaves one frame in the scratch folder, which this process copies to the result descriptor:
-an 8-byte big-endian length, then an .npz holding the returned arrays and, as the uint8 array
-``result``, JSON saying what each call returned or raised and what the function printed. Nothing
-in it is unpickled by the grader, who parses it defensively (``integrity.parse``).
-Usage: student_run.py JOB_DIR RESULT_FD
+where the only course files are a copy of cnn_utils without ``reference`` and ``grading`` (an
+import hook refuses both and records the attempt). Earlier assignments' functions, which the
+graded functions call as the reference, are stand-ins that ask ``oracle_run``, a process in a
+sandbox of its own, for each answer: no reference code is ever in this process. It executes the
+given cells once, then calls each graded function in a forked child of its own (one cell-time
+limit each), so a function that crashes or hangs costs only its own cell; in the child, the
+notebook's names resolve as ``cnn_utils.isolation`` says. Each child leaves one frame
+(``frames``: plain, bounded, never unpickled) in the scratch folder, which this process copies
+to the result descriptor: the returned arrays and, as the string ``result``, JSON saying what
+each call returned or raised and what the function printed. The grader parses it defensively
+(``integrity.parse``).
+Usage: student_run.py JOB_DIR RESULT_FD (the oracle's pipes are named in the job)
 """
 
+import builtins
 import contextlib
 import copy
 import importlib.abc
 import io
+import itertools
 import json
 import os
 import pickle
@@ -28,6 +32,7 @@ import time
 
 BLOCKED = ("cnn_utils.reference", "cnn_utils.grading")
 PRINTED_CHARS = 2000      # what the student's function printed, kept for the feedback
+ANSWER_BYTES = 256 * 2**20   # most an answer of oracle_run may be
 attempts = []
 
 
@@ -47,6 +52,35 @@ class Timer(BaseException):
 
 def _alarm(signum, frame):
     raise Timer()
+
+
+def oracle_functions(names, request_fd, answer_fd):
+    """{name: stand-in} for earlier assignments' reference functions: each call is a request to
+    oracle_run on this graded function's own pair of pipes (a child killed mid-call leaves the
+    next function's pipes clean)."""
+    import frames
+
+    ids = itertools.count()
+
+    def stand_in_for(name):
+        def stand_in(*args, **kwargs):
+            request = {"id": next(ids), "call": name, "args": args, "kwargs": kwargs}
+            try:
+                frames.write(request_fd, request)
+            except TypeError as exc:
+                raise TypeError(f"{name} was called with {exc}") from None
+            body = frames.read(answer_fd, ANSWER_BYTES)
+            reply = frames.decode(body) if body is not None else None
+            if not isinstance(reply, dict) or reply.get("id") != request["id"]:
+                raise RuntimeError(f"the course's {name} did not answer")
+            if "raised" in reply:
+                kind = getattr(builtins, str(reply["raised"]), None)   # the reference raises builtins only
+                raise (kind if isinstance(kind, type) and issubclass(kind, Exception) else RuntimeError)(
+                    reply.get("message", ""))
+            return reply.get("value")
+        stand_in.__name__ = name
+        return stand_in
+    return {name: stand_in_for(name) for name in names}
 
 
 def encode(value, arrays, depth=0):
@@ -115,14 +149,16 @@ def run_cells(cells, namespace, seconds):
 
 def frame(item, namespace, prior, args_list, seconds):
     """The frame of one graded function: its calls, what it returned and printed. While it runs,
-    ``prior`` ({name: reference function} of earlier assignments) and the stand-ins of the loop
-    versions it may not call are bound in the notebook's namespace (``cnn_utils.isolation``)."""
-    import numpy as np
+    earlier assignments' functions (``prior``: their names) answer as the reference (through
+    oracle_run), and the stand-ins of the loop versions it may not call raise; both are bound in
+    the notebook's namespace (``cnn_utils.isolation``)."""
+    import frames
     from cnn_utils import drivers, isolation
 
     function = namespace.get(item["function"])
     printed = io.StringIO()
-    namespace.update(prior)   # this child grades one function: the bindings need no undoing
+    # this child grades one function: the bindings need no undoing
+    namespace.update(oracle_functions(prior, *item["oracle"]) if prior else {})
     namespace.update({loop: isolation.forbidden(loop, item["name"]) for loop in item["forbidden"]})
     if callable(function):
         if item.get("wrap"):
@@ -133,11 +169,8 @@ def frame(item, namespace, prior, args_list, seconds):
         records, arrays, status = [], {}, "undefined"
     result = {"grade_id": item["grade_id"], "status": status, "records": records,
               "attempts": sorted(set(attempts)), "printed": printed.getvalue()[:PRINTED_CHARS]}
-    arrays["result"] = np.frombuffer(json.dumps(result).encode(), dtype=np.uint8)
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    data = buffer.getvalue()
-    return len(data).to_bytes(8, "big") + data
+    arrays["result"] = json.dumps(result)
+    return frames.encode(arrays)
 
 
 def call_in_child(item, namespace, prior, args_list, seconds, result_fd, folder):
@@ -155,6 +188,8 @@ def call_in_child(item, namespace, prior, args_list, seconds, result_fd, folder)
             os.rename(path + ".part", path)
         finally:
             os._exit(0)
+    for fd in item.get("oracle", ()):   # the oracle moves on to the next function's pipes
+        os.close(fd)
     deadline = time.monotonic() + seconds + 10
     while os.waitpid(pid, os.WNOHANG) == (0, 0):
         if time.monotonic() > deadline:
@@ -172,10 +207,8 @@ def call_in_child(item, namespace, prior, args_list, seconds, result_fd, folder)
 def main(job_dir, result_fd):
     with open(os.path.join(job_dir, "job.json")) as handle:
         job = json.load(handle)
-    sys.path[:] = job["sys_path"]
-    # earlier assignments' reference functions (the only reference code this copy holds), taken
-    # before the import hook goes in
-    prior = {name: getattr(importlib.import_module(module), name) for name, module in job["prior"].items()}
+    sys.path[:] = [os.path.dirname(os.path.abspath(__file__)), *job["sys_path"]]
+    prior = list(job["prior"])
     sys.meta_path.insert(0, Refuse())
     import numpy as np  # noqa: F401 - before student code: unpickling the arguments needs it
 

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from conftest import require
-from autograder import discover, feedback, integrity, report, sandbox, structure
+from autograder import discover, feedback, frames, integrity, report, sandbox, structure
 from autograder.course import ROOT, GradedCell, graded_cells, nbgrader_meta, read_notebook
 from autograder.grade import CellResult, NotebookResult
 from cnn_utils.grading import table
@@ -340,7 +340,7 @@ def test_replay_scores_what_the_student_process_returned():
 
 def test_replay_reads_the_cache_two_levels_deep():
     """conv_forward_im2col's x_cols travels in the cache: encoded by student_run, checked by rescore."""
-    sys.path.insert(0, str(integrity.STUDENT_RUN.parent))
+    sys.path.insert(0, str(integrity.HERE))
     try:
         import student_run
     finally:
@@ -403,17 +403,12 @@ def test_report_rows_join_flags_and_table_lists_every_cell(tmp_path):
 
 
 def test_student_process_cannot_import_the_reference(tmp_path):
-    job = tmp_path / "job"
-    job.mkdir()
     lib = integrity.copy_library(tmp_path / "lib")
     code = ("import importlib\ntry:\n    importlib.import_module('cnn_utils.reference')\n    ok = 1\n"
             "except ImportError:\n    ok = 0\ndef f():\n    print('student says hi')\n    return float(ok)")
-    (job / "job.json").write_text(json.dumps({"sys_path": integrity.student_sys_path(sandbox.LIB), "cells": [code],
-                                              "seconds": 10, "prior": {},
-                                              "functions": [{"grade_id": "g", "function": "f", "name": "f",
-                                                             "forbidden": []}]}))
-    (job / "args.pkl").write_bytes(__import__("pickle").dumps({"g": [()]}))
-    data, timed_out = integrity._run(job, lib, sandbox.Limits())
+    functions = [{"grade_id": "g", "function": "f", "name": "f", "forbidden": []}]
+    data, timed_out = integrity.run(tmp_path / "job", [code], functions, {"g": [()]}, {}, (lib, None),
+                                    sandbox.Limits())
     result, arrays = integrity.parse(data, {"g"})["g"]
     assert float(arrays["a0"]) == 0.0 and not timed_out
     assert result["status"] == "done" and result["attempts"] == ["cnn_utils.reference"]
@@ -422,44 +417,101 @@ def test_student_process_cannot_import_the_reference(tmp_path):
     assert os.listdir(Path(lib) / "cnn_utils")
 
 
-def test_recheck_of_a_later_assignment_holds_only_earlier_reference_modules(tmp_path):
-    """a2's student process calls the reference conv_forward_naive (a1) through the notebook's name,
-    sees none of a2's own reference, and conv_backward_naive is switched off in conv_backward_flipped."""
-    lib = integrity.library_for(tmp_path, "a2_conv_backward")
-    assert sorted(p.name for p in (Path(lib) / "cnn_utils" / "reference").iterdir()) == \
+PROBE = """
+import importlib, inspect, sys
+import numpy as np
+def conv_forward_naive(x, w, b, p):
+    raise ValueError('a1 bug')
+def conv_backward_naive(dout, cache):
+    return 0
+def conv_backward_flipped(dout, cache):
+    return conv_backward_naive(dout, cache)
+def probe():
+    out, cache = conv_forward_naive(np.ones((1, 1, 2, 2)), np.ones((1, 1, 2, 2)), np.ones(1), {'stride': 1, 'pad': 0})
+    try:
+        conv_forward_naive(np.ones((1, 1, 2, 2)), np.ones((1, 2, 2, 2)), np.ones(1), {'stride': 1, 'pad': 0})
+        refused = 0.0
+    except ValueError as exc:
+        refused = float('channels' in str(exc) or '2' in str(exc))
+    found = 0.0
+    for name in ('cnn_utils.reference', 'cnn_utils.reference.conv_forward'):
+        try:
+            importlib.import_module(name)
+            found += 1
+        except ImportError:
+            pass
+    try:
+        found += len(inspect.getsource(conv_forward_naive)) > 0 and 'def ' in inspect.getsource(conv_forward_naive) \
+            and 'stand_in' not in inspect.getsource(conv_forward_naive)
+    except (OSError, TypeError):
+        pass
+    found += sum('reference' in m for m in sys.modules)
+    return out, refused, found, len(cache)
+"""
+
+
+def test_recheck_of_a_later_assignment_calls_earlier_reference_functions_it_cannot_read(tmp_path):
+    """a2's student process gets the reference conv_forward_naive (a1) through the notebook's
+    name, answers and errors alike, but no reference module, no source; conv_backward_naive is
+    switched off in conv_backward_flipped."""
+    student_lib, oracle_lib = integrity.library_for(tmp_path, "a2_conv_backward")
+    assert not (Path(student_lib) / "cnn_utils" / "reference").exists()
+    assert sorted(p.name for p in (Path(oracle_lib) / "cnn_utils" / "reference").iterdir()) == \
         ["__init__.py", "conv_forward.py"]
-    job = tmp_path / "job"
-    job.mkdir()
-    code = ("import importlib\ndef conv_forward_naive(x, w, b, p):\n    raise ValueError('a1 bug')\n"
-            "def conv_backward_naive(dout, cache):\n    return 0\n"
-            "def conv_backward_flipped(dout, cache):\n    return conv_backward_naive(dout, cache)\n"
-            "def probe():\n    out = conv_forward_naive(*[__import__('numpy').ones(s) for s in "
-            "((1, 1, 2, 2), (1, 1, 2, 2), (1,))], {'stride': 1, 'pad': 0})[0]\n"
-            "    try:\n        importlib.import_module('cnn_utils.reference.conv_naive')\n"
-            "        return out, 1.0\n    except ImportError:\n        return out, 0.0\n")
     functions = [{"grade_id": "p", "function": "probe", "name": "probe", "forbidden": []},
                  {"grade_id": "f", "function": "conv_backward_flipped", "name": "conv_backward_flipped",
                   "forbidden": ["conv_backward_naive"]}]
-    (job / "job.json").write_text(json.dumps({
-        "sys_path": integrity.student_sys_path(sandbox.LIB), "cells": [code], "seconds": 10,
-        "prior": table.prior_modules("a2_conv_backward"), "functions": functions}))
-    (job / "args.pkl").write_bytes(__import__("pickle").dumps({"p": [()], "f": [(None, None)]}))
-    data, _ = integrity._run(job, lib, sandbox.Limits())
+    data, _ = integrity.run(tmp_path / "job", [PROBE], functions, {"p": [()], "f": [(None, None)]},
+                            table.prior_modules("a2_conv_backward"), (student_lib, oracle_lib), sandbox.Limits())
     results = integrity.parse(data, {"p", "f"})
     probe, arrays = results["p"]
-    out, imported = (arrays[item["array"]] for item in probe["records"][0]["value"]["seq"])
-    assert out.tolist() == [[[[5.0]]]] and float(imported) == 0.0   # the reference forward; no a2 answers
+    out, refused, found, cache = (arrays[item["array"]] for item in probe["records"][0]["value"]["seq"])
+    assert out.tolist() == [[[[5.0]]]] and float(cache) == 4   # the reference forward and its cache
+    assert float(refused) == 1.0 and float(found) == 0.0      # its own errors; no module, no source
     flipped = results["f"][0]["records"][0]
     assert flipped["kind"] == "raised" and flipped["type"] == "MethodNotAllowed"
 
 
-def test_parse_drops_malformed_duplicated_and_unexpected_frames():
-    import io
+def test_frames_carry_values_exactly_and_refuse_what_they_do_not_hold():
+    value = {"out": np.arange(6.0).reshape(2, 3), "cache": (np.float32(2.5), [1, -2**70, None, True], "s"),
+             "empty": np.zeros((0, 4), dtype=np.int16), "param": {"stride": np.int64(2), "pad": 1.5}}
+    body = frames.encode(value)[8:]
+    back = frames.decode(body)
+    assert back["out"].tolist() == value["out"].tolist() and back["out"].flags.writeable
+    assert type(back["cache"][0]) is np.float32 and back["cache"][1:] == ([1, -2**70, None, True], "s")
+    assert back["empty"].shape == (0, 4) and back["empty"].dtype == np.int16
+    assert type(back["param"]["stride"]) is np.int64 and back["param"]["pad"] == 1.5
+    for bad in (object(), np.array(["a"]), np.array([1], dtype=object), {1: 2}, [[[[[[[[[[1]]]]]]]]]]):
+        with pytest.raises(TypeError):
+            frames.encode(bad)
 
+
+def test_frames_refuse_sizes_beyond_their_bytes_before_allocating():
+    def body(header, data=b""):
+        text = json.dumps(header).encode()
+        return len(text).to_bytes(4, "big") + text + data
+
+    started = time.monotonic()
+    hostile = [body({"a": ["<f8", [2**40], 0, False]}, b"\0" * 64),     # 8 TB announced, 64 bytes sent
+               body({"a": ["<f8", [0, 2**40, 3], 0, False]}),          # huge dims, no bytes: fine
+               body({"a": ["|O", [1], 0, False]}, b"\0" * 8), body({"a": ["<f8", [-1], 0, False]}),
+               body({"a": ["<f8", [True], 0, False]}, b"\0" * 8), body({"x": 1}), body({"t": [{"v": 1}, 2]}),
+               body({"l": [{"l": [{"l": [{"l": [{"l": [{"l": [{"l": [{"l": [{"l": [{"v": 1}]}]}]}]}]}]}]}]}]}),
+               body({"l": [{"v": 1}] * (frames.NODES + 1)}), body({"i": "9" * 41}), b"\0\0\0\x09{", b"\xff" * 9]
+    outcomes = []
+    for item in hostile:
+        try:
+            outcomes.append(frames.decode(item).shape)
+        except frames.FrameError:
+            outcomes.append("refused")
+    assert outcomes[1] == (0, 2**40, 3)
+    assert outcomes[:1] + outcomes[2:] == ["refused"] * (len(hostile) - 1)
+    assert time.monotonic() - started < 5
+
+
+def test_parse_drops_malformed_duplicated_and_unexpected_frames():
     def frame(result, **arrays):
-        buffer = io.BytesIO()
-        np.savez(buffer, result=np.frombuffer(json.dumps(result).encode(), dtype=np.uint8), **arrays)
-        return len(buffer.getvalue()).to_bytes(8, "big") + buffer.getvalue()
+        return frames.encode(dict(arrays, result=json.dumps(result)))
 
     good = {"grade_id": "g", "status": "done", "records": [{"kind": "returned", "value": {"array": "a0"}}],
             "attempts": [], "printed": ""}
@@ -470,10 +522,9 @@ def test_parse_drops_malformed_duplicated_and_unexpected_frames():
     assert integrity.parse(frame(dict(good, records=[{"kind": "returned", "value": {"array": "a9"}}])), {"g"}) == {}
     assert integrity.parse(frame(dict(good, status="won")), {"g"}) == {}
     assert integrity.parse(frame(dict(good, grade_id=["g"])), {"g"}) == {}
+    assert integrity.parse(frame(good, a0=np.ones(3), a1="text"), {"g"}) == {}     # a string beside the arrays
     nested = "[" * 100_000 + "]" * 100_000
-    raw = io.BytesIO()
-    np.savez(raw, result=np.frombuffer(nested.encode(), dtype=np.uint8))
-    assert integrity.parse(len(raw.getvalue()).to_bytes(8, "big") + raw.getvalue(), {"g"}) == {}
+    assert integrity.parse(frames.encode({"result": nested}), {"g"}) == {}
     twice = frame(good, a0=np.ones(3)) + frame(good, a0=np.zeros(3))
     assert integrity.parse(twice, {"g"})["g"][1]["a0"].tolist() == [1, 1, 1]   # the first frame counts
     assert integrity.parse(b"\0" * (integrity.RESULT_BYTES + 1), {"g"}) == {}
