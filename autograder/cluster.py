@@ -28,6 +28,7 @@ import logging
 import os
 import secrets
 import shutil
+import signal
 import stat
 import tarfile
 import tempfile
@@ -41,6 +42,7 @@ from tqdm import tqdm
 
 from autograder import sandbox
 from autograder.grade import Worker, failed
+from autograder.pipeline import bound_worker, deadline
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,7 @@ class GraderPlugin(WorkerPlugin):
         if self.unusable:   # Dask only logs a failed setup; every task on this worker will say why
             raise ClusterError(self.unusable)
         remove_stale_courses(self.root)
+        bound_worker(self.limits)
         self.scratch = Path(tempfile.mkdtemp(prefix="ag-", dir=self.root))   # short: socket paths
         _own(self.scratch)
         with tarfile.open(fileobj=io.BytesIO(self.archive)) as archive:
@@ -88,14 +91,18 @@ class GraderPlugin(WorkerPlugin):
         if self.unusable:
             raise ClusterError(self.unusable)
         if content is None:
-            return self.grader.grade(submission)
-        path = self.scratch / "in" / f"{next(self.numbers)}.ipynb"
-        path.parent.mkdir(exist_ok=True)
-        path.write_bytes(content)
+            path = None
+        else:
+            path = self.scratch / "in" / f"{next(self.numbers)}.ipynb"
+            path.parent.mkdir(exist_ok=True)
+            path.write_bytes(content)
+        signal.alarm(deadline(self.limits))   # no handler: SIGALRM ends the worker (its nanny starts another)
         try:
-            return self.grader.grade(dataclasses.replace(submission, path=path))
+            return self.grader.grade(submission if path is None else dataclasses.replace(submission, path=path))
         finally:
-            path.unlink()
+            signal.alarm(0)
+            if path is not None:
+                path.unlink()
 
 
 OWNER = "owner"   # in a worker's course folder: the worker process's pid and start time

@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -134,8 +135,41 @@ def _forget_solutions(path):
         db.execute("UPDATE source_cell SET source = '' WHERE locked = 0")
 
 
+NOTEBOOK_CONTAINERS = 100_000   # JSON objects and arrays; the lessons' notebooks have under 200
+NOTEBOOK_DEPTH = 64             # nesting; the lessons' notebooks have 5
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))
+_STEP = bytes.maketrans(b"[]{}", b"\x01\xff\x01\xff")   # as int8: +1 opens, -1 closes
+
+
+def too_complex(raw):
+    """Why the bytes ``raw`` of a notebook are too costly to parse (None if not): a scan of the raw
+    JSON, strings removed, counting objects and arrays and their nesting, before any is built."""
+    import numpy as np
+
+    brackets = _STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    containers = brackets.count(b"[") + brackets.count(b"{")
+    step = np.frombuffer(brackets.translate(_STEP), np.int8)
+    depth = int(np.cumsum(step, dtype=np.int64).max(initial=0))
+    if containers > NOTEBOOK_CONTAINERS:
+        return f"{containers} JSON objects and arrays, more than the {NOTEBOOK_CONTAINERS} a notebook may have"
+    if depth > NOTEBOOK_DEPTH:
+        return f"JSON nested {depth} deep, more than the {NOTEBOOK_DEPTH} a notebook may be"
+    return None
+
+
 def read_notebook(path):
-    return nbformat.read(str(path), as_version=4)
+    """The notebook at ``path``; ValueError, before parsing, if it is larger than NOTEBOOK_BYTES
+    or too complex (``too_complex``)."""
+    from autograder.discover import NOTEBOOK_BYTES
+
+    with open(path, "rb") as file:
+        raw = file.read(NOTEBOOK_BYTES + 1)
+    if len(raw) > NOTEBOOK_BYTES:
+        raise ValueError(f"more than the {NOTEBOOK_BYTES // 2**20} MB a notebook may have")
+    if why := too_complex(raw):
+        raise ValueError(why)
+    return nbformat.reads(raw.decode("utf-8"), as_version=4)
 
 
 def graded_cells(source_notebook):

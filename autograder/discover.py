@@ -17,6 +17,8 @@ from pathlib import Path
 
 import nbformat
 
+from autograder.course import too_complex
+
 NOTEBOOK_BYTES = 32 * 2**20
 EXCHANGE_FILES = ("timestamp.txt", "submission_secret.txt")
 EXCHANGE_FILE_BYTES = 200
@@ -57,10 +59,12 @@ def readable(path):
         size = Path(path).stat().st_size
         if size > NOTEBOOK_BYTES:
             return f"{size / 2**20:.0f} MB, more than the {NOTEBOOK_BYTES // 2**20} MB a notebook may have"
-        text = Path(path).read_text(encoding="utf-8")
-        if not text.strip():
+        raw = Path(path).read_bytes()
+        if not raw.strip():
             return "empty file"
-        nb = nbformat.reads(text, as_version=4)
+        if why := too_complex(raw):
+            return why
+        nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
         nbformat.validate(nb)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, nbformat.ValidationError) as exc:
         return f"{type(exc).__name__}: {exc}"[:200]

@@ -54,11 +54,13 @@ def verdict(cell):
     return "\n".join(lines) + "\n\n" + (cell.feedback or "(no output)") + "\n"
 
 
-def annotate(nb, cells):
+def annotate(nb, cells, notebook_metadata):
     """A copy of the notebook ``nb`` that shows the verdicts of ``cells`` (CellResults): each test
-    cell's output is its verdict; every other output is removed, because the kernel that made it
-    could read the reference, and the course's autograded notebook becomes students' feedback."""
+    cell's output is its verdict; every other output is removed, and the notebook's metadata is
+    ``notebook_metadata`` (the submission's), because the kernel that made them could read the reference,
+    and the course's autograded notebook becomes students' feedback."""
     nb = copy.deepcopy(nb)
+    nb.metadata = copy.deepcopy(notebook_metadata)
     verdicts = {c.grade_id: verdict(c) for c in cells}
     for cell in nb.cells:
         if cell.cell_type != "code":

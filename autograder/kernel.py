@@ -1,9 +1,12 @@
 """nbgrader's side of the sandboxed kernel: Unix sockets, and a bound on what the grader keeps.
 
 The kernel runs student code, so everything it sends is hostile: a message larger than
-MESSAGE_BYTES closes the connection (ZeroMQ drops it before it is read into memory), and a
-notebook's outputs beyond OUTPUT_CHARS are dropped as they arrive, so a flood of prints costs the
-grader at most that much memory. The kernel's socket folder is closed to it before student code
+MESSAGE_BYTES closes the connection (ZeroMQ drops it before it is read into memory), at most
+QUEUED_MESSAGES wait on each socket (so at most QUEUED_MB are queued), and a notebook's outputs
+beyond OUTPUT_CHARS are dropped as they arrive: a flood of prints, or of display updates (each
+charged once for every output it rewrites), costs the grader at most that much memory. Widget
+state is never kept (comm messages are ignored): the kernel wrote it, and it could carry the
+reference into the autograded notebook. The kernel's socket folder is closed to it before student code
 runs, and emptied after it. The lesson's visible checks (locked cells worth no points) are not run:
 the re-check, whose score stands, never runs them either, and they would spend the notebook's time.
 """
@@ -25,6 +28,8 @@ from autograder.metadata import is_visible_check
 
 MESSAGE_BYTES = 16 * 2**20
 OUTPUT_CHARS = 4 * 2**20
+QUEUED_MESSAGES = 4
+QUEUED_MB = QUEUED_MESSAGES * MESSAGE_BYTES // 2**20
 TRUNCATED = f"\n[output beyond {OUTPUT_CHARS // 2**20} MB was dropped by the grader]\n"
 
 
@@ -44,6 +49,7 @@ class SandboxKernelManager(AsyncKernelManager):
     def _context_default(self):
         context = super()._context_default()
         context.setsockopt(zmq.MAXMSGSIZE, MESSAGE_BYTES)   # for every socket made from it
+        context.setsockopt(zmq.RCVHWM, QUEUED_MESSAGES)
         return context
 
 
@@ -56,7 +62,19 @@ class BoundedExecute(Execute):
 
     def __init__(self, **kwargs):
         kwargs.setdefault("kernel_manager_class", SandboxKernelManager)
+        kwargs["store_widget_state"] = False
         super().__init__(**kwargs)
+
+    def _charge(self, size, outs):
+        """Count ``size`` characters against OUTPUT_CHARS; False (and a note in ``outs``, once)
+        when they do not fit."""
+        if self.kept + size > OUTPUT_CHARS:
+            if self.kept <= OUTPUT_CHARS:
+                outs.append(new_output("stream", name="stdout", text=TRUNCATED))
+                self.kept = OUTPUT_CHARS + 1
+            return False
+        self.kept += size
+        return True
 
     def preprocess_cell(self, cell, resources, index):
         if is_visible_check(cell):
@@ -64,14 +82,21 @@ class BoundedExecute(Execute):
         return super().preprocess_cell(cell, resources, index)
 
     def output(self, outs, msg, display_id, cell_index):
-        size = len(str(msg.get("content", "")))
-        if self.kept + size > OUTPUT_CHARS:
-            if self.kept <= OUTPUT_CHARS:
-                outs.append(new_output("stream", name="stdout", text=TRUNCATED))
-                self.kept = OUTPUT_CHARS + 1
+        if not self._charge(len(str(msg.get("content", ""))), outs):
             return None
-        self.kept += size
         return super().output(outs, msg, display_id, cell_index)
+
+    def _update_display_id(self, display_id, msg):
+        """nbclient's update of every output showing ``display_id``, charged for each of them."""
+        touched = sum(len(indices) for indices in self._display_id_map.get(display_id, {}).values())
+        cells = self.nb["cells"]
+        outs = cells[max(self._display_id_map[display_id])]["outputs"] if touched else []
+        if touched and not self._charge(touched * len(str(msg.get("content", ""))), outs):
+            return
+        super()._update_display_id(display_id, msg)
+
+    def handle_comm_msg(self, outs, msg, cell_index):
+        """Comm (widget) messages are ignored: no widget state, no client-side widget."""
 
     async def async_start_new_kernel_client(self):
         """Start the kernel; once it has made its sockets, and before any student code runs, take

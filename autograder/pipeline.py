@@ -1,7 +1,16 @@
-"""Grade many submissions with N worker processes; the parent is the only writer of results."""
+"""Grade many submissions with N worker processes; the parent is the only writer of results.
+
+Each worker process (here and on Dask, ``bound_worker``) may hold at most WORKER_MB of data
+(RLIMIT_DATA, never less than a student process's own limit, which its children inherit; an
+honest worker peaks near 300 MB), and each notebook has TASK_SECONDS beyond its time limits
+(``deadline``): past that, SIGALRM kills the worker, so a notebook that blows up its grader costs
+that notebook (``grader-crashed`` after the retry), never the batch.
+"""
 
 import logging
 import multiprocessing
+import resource
+import signal
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
@@ -13,15 +22,33 @@ from autograder.grade import Worker, failed
 log = logging.getLogger(__name__)
 
 _worker = None
+WORKER_MB = 1536
+TASK_SECONDS = 120
+
+
+def bound_worker(limits):
+    """Limit this grading process's data to WORKER_MB (or the student processes' memory_mb)."""
+    size, hard = max(WORKER_MB, limits.memory_mb) * 2**20, resource.getrlimit(resource.RLIMIT_DATA)[1]
+    resource.setrlimit(resource.RLIMIT_DATA, (size if hard == resource.RLIM_INFINITY else min(size, hard), hard))
+
+
+def deadline(limits):
+    """Seconds one notebook may hold its worker: its kernel's time, the re-check's, and TASK_SECONDS."""
+    return int(2 * limits.notebook_seconds + TASK_SECONDS)
 
 
 def _start(template, plans, limits, scratch):
     global _worker
+    bound_worker(limits)
     _worker = Worker(template, plans, limits, scratch)
 
 
 def _grade(submission):
-    return _worker.grade(submission)
+    signal.alarm(deadline(_worker.limits))   # no handler: SIGALRM ends the worker
+    try:
+        return _worker.grade(submission)
+    finally:
+        signal.alarm(0)
 
 
 def plan(names, source):
