@@ -391,6 +391,47 @@ def stolen_network_notebook():
                      "from cnn_utils.reference import ThreeLayerConvNet\n")
 
 
+A2 = ("a2_conv_backward", "conv_backward")
+PRIOR_SOURCE = '''
+import inspect, os, sys
+import numpy as np
+
+def conv_backward_naive(dout, cache):
+    """Everything the re-check's process shows of conv_forward_naive (the a1 reference there),
+    printed, raised and in the shape of the answer."""
+    forward = globals()["conv_forward_naive"]
+    found = [f"calling it gives {type(forward(*cache[:3], cache[3])).__name__}"]
+    for what in (forward, sys.modules.get("cnn_utils.reference"), sys.modules.get("cnn_utils.reference.conv_forward")):
+        try:
+            found.append(inspect.getsource(what))
+        except (TypeError, OSError) as exc:
+            found.append(f"no source of {what!r}: {exc}")
+    for cell in getattr(forward, "__closure__", None) or ():
+        found.append(repr(cell.cell_contents)[:300])
+    found += [name for name in sys.modules if "reference" in name]
+    for pid in os.listdir("/proc"):
+        if pid.isdigit() and int(pid) != os.getpid():
+            try:
+                found.append(open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace"))
+            except OSError:
+                pass
+    for root in ("/opt", "/tmp"):
+        for folder, _, files in os.walk(root):
+            found += [os.path.join(folder, f) for f in files if f.endswith(".py")]
+    text = "\\n".join(found)
+    print(text)
+    codes = np.frombuffer(text.encode()[:30].ljust(30), dtype=np.uint8)
+    if len(text) % 2:
+        return np.zeros([0, *codes.tolist()]), cache[1], cache[2]
+    raise ValueError(text[:3000])
+'''
+
+
+def prior_source_notebook():
+    """Lesson a2 whose conv_backward_naive shows what it can find of the a1 reference it is given."""
+    return with_cell(lesson(*A2), "conv_backward_naive", PRIOR_SOURCE)
+
+
 def deeply_nested_text():
     """A notebook file whose JSON nests far past any parser's recursion limit."""
     return '{"cells": [], "metadata": {"x": ' + "[" * 200_000 + "]" * 200_000 + '}, "nbformat": 4, "nbformat_minor": 5}'

@@ -12,6 +12,7 @@ feedback page.
 
 import csv
 import hashlib
+import html
 import json
 import os
 import secrets
@@ -182,6 +183,8 @@ def attacked(request):
                       submitted / name / "a1_conv_forward" / "conv_forward.ipynb")
     attacks.write(attacks.stolen_network_notebook(),
                   submitted / "x_stolen_network" / "a5_small_cnn" / "small_cnn.ipynb")
+    attacks.write(attacks.prior_source_notebook(),
+                  submitted / "x_prior_source" / "a2_conv_backward" / "conv_backward.ipynb")
     attacks.write(attacks.deeply_nested_text(), submitted / "x_deep_json" / "a1_conv_forward" / "conv_forward.ipynb")
     link = submitted / "x_symlink" / "a1_conv_forward" / "conv_forward.ipynb"
     link.parent.mkdir(parents=True)
@@ -302,6 +305,19 @@ def test_feedback_holds_no_secret_and_only_the_students_own_output(attacked):
     assert "TAMPERED" not in pages["x_tamper_files.html"]
     assert "no reference found" in pages["x_reference_by_path.html"]
     assert "no answers left by the kernel" in pages["x_reference_handoff.html"]
+
+
+def test_no_line_of_an_earlier_assignments_reference_reaches_feedback(attacked):
+    """a2's conv_backward_naive calls the a1 reference conv_forward_naive, and prints, raises and
+    shapes what it finds of it: it gets the answers, never the code (the oracle holds it)."""
+    lesson = json.dumps(attacks.lesson(*attacks.A2).cells)
+    source = (ROOT / "cnn_utils" / "reference" / "conv_forward.py").read_text()
+    secret = [line.strip() for line in source.splitlines() if len(line.strip()) >= 25 and line.strip() not in lesson]
+    assert len(secret) > 10
+    shown = (attacked["out"] / "feedback" / "x_prior_source.html").read_text()
+    assert "calling it gives tuple" in shown and "Your conv_backward_naive printed" in shown
+    assert [line for line in secret if html.escape(line) in shown or line in shown] == []
+    assert score(attacked["rows"], "x_prior_source", "test_conv_backward_naive")[0] == 0.0
 
 
 def test_writes_and_processes_stop_at_the_sandbox_limits(attacked):
