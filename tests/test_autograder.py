@@ -682,6 +682,8 @@ def test_a_later_assignment_cannot_borrow_its_own_reference_from_the_earlier_one
 class _FakeWorker:
     """Stands in for grade.Worker: scores 1, or kills its own process for the student 'killer'."""
 
+    limits = sandbox.Limits()
+
     def __init__(self, *args):
         pass
 
