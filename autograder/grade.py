@@ -96,7 +96,7 @@ class Worker:
         self.runtime = self.tmp / "rt"    # the kernel's connection file and sockets: a short path
         self.runtime.mkdir(mode=0o700)
         settings = {"lib": integrity.copy_library(private / "kernel-lib", instructor=True),
-                    "runtime": str(self.runtime), "uid": sandbox.sandbox_uid()}
+                    "runtime": str(self.runtime)}
         # the process's environment while this worker grades (set again for each notebook: a Dask
         # worker process may hold the courses of two runs)
         self.env = {"JUPYTER_RUNTIME_DIR": str(self.runtime),

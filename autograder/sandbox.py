@@ -334,7 +334,7 @@ def run_limited(args, limits, seconds, cwd, env, pass_fds=()):
 
 def install_kernelspec(folder, marker, settings):
     """A kernelspec KERNEL_NAME under ``folder``/kernels that starts ipykernel through launch_kernel,
-    with MARKER_ENV=``marker`` and SANDBOX_ENV=``settings`` (JSON: lib, runtime folder, uid) in the
+    with MARKER_ENV=``marker`` and SANDBOX_ENV=``settings`` (JSON: lib, runtime folder) in the
     launcher's environment. Returns the folder to put first on JUPYTER_PATH.
     """
     spec = Path(folder) / "kernels" / KERNEL_NAME
