@@ -30,6 +30,12 @@ c.OverwriteCells.add_missing_cells = True
 # student's copy, so without this an untouched stub "passes all the tests".
 c.Validator.validate_all = True
 
+# `nbgrader autograde` and the formgrader's Autograde button grade through our sandboxed grader
+# (autograder/nbgrader_door.py): it runs `python -m autograder grade A --student S` and hands
+# nbgrader the notebook it wrote; nothing of nbgrader's own Execute/SaveAutoGrades runs.
+c.Autograde.sanitize_preprocessors = ["autograder.nbgrader_door.SandboxedAutograde"]
+c.Autograde.autograde_preprocessors = []
+
 # Feedback (`nbgrader generate_feedback`) never shows a hidden test's source.
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",

@@ -2,6 +2,7 @@
 installed as ``cnn-autograder``). Grading needs Linux: student code runs in a bubblewrap sandbox."""
 
 import argparse
+import csv
 import importlib.metadata
 import logging
 import sys
@@ -126,7 +127,7 @@ def _grade(args):
             for student in left_out:
                 log.warning("%r is not a plain file name: graded and in the gradebook, but not in "
                             "autograded/ (nbgrader reads student ids as glob patterns)", student)
-    _write_reports(results, reports, args.quiet)
+    _write_reports(results, reports, args.quiet, merge=bool(args.student))
     how = f"on the Dask cluster at {args.scheduler}" if args.scheduler else f"with {options.jobs} job(s)"
     print(f"graded {len(results)} notebooks in {time.monotonic() - start:.1f} s {how} (workers {workers:.1f} s)")
 
@@ -153,9 +154,14 @@ def _grade_on_cluster(scheduler, found, plans, template, limits, jobs, scratch, 
             local.close()
 
 
-def _write_reports(results, reports, quiet):
+def _write_reports(results, reports, quiet, merge=False):
+    """``merge``: only some students were graded; grades.csv keeps the rows of the others."""
     reports.mkdir(parents=True, exist_ok=True)
+    kept = _other_rows(reports / "grades.csv", results) if merge else []
     report.write_csv(results, reports / "grades.csv")
+    if kept:
+        with open(reports / "grades.csv", "a", newline="") as handle:
+            csv.DictWriter(handle, fieldnames=report.COLUMNS).writerows(kept)
     pictures = report.histograms(results, reports)
     pages = feedback.write(results, reports)
     for result in results:
@@ -172,6 +178,15 @@ def _write_reports(results, reports, quiet):
     log.info("feedback:  %s/<student>.html", pages)
     for picture in pictures:
         log.info("histogram: %s", picture)
+
+
+def _other_rows(path, results):
+    """The rows of an earlier grades.csv whose (student, assignment) ``results`` do not grade again."""
+    if not path.is_file():
+        return []
+    graded = {(row["student"], row["assignment"]) for row in report.rows(results)}
+    with open(path, newline="") as handle:
+        return [row for row in csv.DictReader(handle) if (row["student"], row["assignment"]) not in graded]
 
 
 def _settings_help():

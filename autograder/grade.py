@@ -109,6 +109,7 @@ class Worker:
 
     def _api(self):
         from nbgrader.apps import NbGraderAPI
+        from nbgrader.converters import Autograde
 
         quiet_nbgrader()
         config = load_config(self.course)
@@ -120,6 +121,8 @@ class Worker:
         config.Execute.interrupt_on_timeout = True
         config.Execute.startup_timeout = 120
         config.Execute.shutdown_kernel = "immediate"   # its outputs are in: no 0.3 s of goodbyes
+        # nbgrader's own sanitizing, never the course's door to this grader (autograder/nbgrader_door.py)
+        config.Autograde.sanitize_preprocessors = Autograde.class_traits()["sanitize_preprocessors"].default()
         config.Autograde.autograde_preprocessors = kernel.autograde_preprocessors()
         return NbGraderAPI(config=config)
 

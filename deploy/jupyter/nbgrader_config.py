@@ -52,5 +52,8 @@ if os.environ.get("JUPYTERHUB_USER") and not os.environ.get("JUPYTERHUB_SERVICE_
     c.Authenticator.plugin_class = "nbgrader.auth.JupyterHubAuthPlugin"
 if os.environ.get("CNN_HUB_COURSE_DIR"):  # set for the formgrader service only
     c.CourseDirectory.root = os.environ["CNN_HUB_COURSE_DIR"]
+    # its Autograde button grades through the sandboxed grader, whatever the course folder holds
+    c.Autograde.sanitize_preprocessors = ["autograder.nbgrader_door.SandboxedAutograde"]
+    c.Autograde.autograde_preprocessors = []
 if os.environ.get("NBGRADER_DB_URL"):  # the grader pod on Kubernetes: gradebook on PostgreSQL
     c.CourseDirectory.db_url = os.environ["NBGRADER_DB_URL"]
