@@ -53,6 +53,25 @@ class SandboxKernelManager(AsyncKernelManager):
         return context
 
 
+def _size(content):
+    """The characters of a message's content (its strings, keys included, 8 for any other
+    value), counted without copying it: ``len(str(content))`` built a second copy of every
+    payload, and with it took a worker to 717 MB under the 12 MB displays (237 MB without)."""
+    size, todo = 0, [content]
+    while todo:
+        value = todo.pop()
+        if isinstance(value, (str, bytes)):
+            size += len(value)
+        elif isinstance(value, dict):
+            size += sum(len(key) if isinstance(key, str) else 8 for key in value)
+            todo += value.values()
+        elif isinstance(value, (list, tuple)):
+            todo += value
+        else:
+            size += 8
+    return size
+
+
 class BoundedExecute(Execute):
     """nbgrader's Execute with SandboxKernelManager, keeping at most OUTPUT_CHARS of output per
     notebook, and not running the lesson's visible checks: they are worth no points, and the
@@ -82,7 +101,7 @@ class BoundedExecute(Execute):
         return super().preprocess_cell(cell, resources, index)
 
     def output(self, outs, msg, display_id, cell_index):
-        if not self._charge(len(str(msg.get("content", ""))), outs):
+        if not self._charge(_size(msg.get("content", "")), outs):
             return None
         return super().output(outs, msg, display_id, cell_index)
 
@@ -91,7 +110,7 @@ class BoundedExecute(Execute):
         touched = sum(len(indices) for indices in self._display_id_map.get(display_id, {}).values())
         cells = self.nb["cells"]
         outs = cells[max(self._display_id_map[display_id])]["outputs"] if touched else []
-        if touched and not self._charge(touched * len(str(msg.get("content", ""))), outs):
+        if touched and not self._charge(touched * _size(msg.get("content", "")), outs):
             return
         super()._update_display_id(display_id, msg)
 
