@@ -135,6 +135,7 @@ def _forget_solutions(path):
         db.execute("UPDATE source_cell SET source = '' WHERE locked = 0")
 
 
+NOTEBOOK_BYTES = 32 * 2**20
 NOTEBOOK_CONTAINERS = 100_000   # JSON objects and arrays; the lessons' notebooks have under 200
 NOTEBOOK_DEPTH = 64             # nesting; the lessons' notebooks have 5
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
@@ -161,8 +162,6 @@ def too_complex(raw):
 def read_notebook(path):
     """The notebook at ``path``; ValueError, before parsing, if it is larger than NOTEBOOK_BYTES
     or too complex (``too_complex``)."""
-    from autograder.discover import NOTEBOOK_BYTES
-
     with open(path, "rb") as file:
         raw = file.read(NOTEBOOK_BYTES + 1)
     if len(raw) > NOTEBOOK_BYTES:

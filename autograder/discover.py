@@ -17,9 +17,8 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.course import too_complex
+from autograder.course import NOTEBOOK_BYTES, too_complex
 
-NOTEBOOK_BYTES = 32 * 2**20
 EXCHANGE_FILES = ("timestamp.txt", "submission_secret.txt")
 EXCHANGE_FILE_BYTES = 200
 

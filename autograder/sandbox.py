@@ -32,7 +32,7 @@ passes --unsafe-no-sandbox; then student code runs with the rlimits only.
 """
 
 import functools
-import tempfile
+import itertools
 import json
 import os
 import resource
@@ -41,6 +41,7 @@ import signal
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -62,11 +63,12 @@ UNSAFE_FLAG = "unsandboxed"
 SHM_MB = 64                        # the sandbox's /dev/shm (a tmpfs of its own)
 SECCOMP_FD = 9                     # the descriptor bwrap reads the filter from
 # syscalls the sandbox refuses (EPERM), after Docker's default profile; numbers per architecture
+AUDIT_ARCH_X86_64, AUDIT_ARCH_AARCH64 = 0xC000003E, 0xC00000B7
 DENIED = {
-    0xC000003E: (248, 249, 250, 321, 298, 323, 246, 320, 175, 313, 176, 165, 166, 155, 428, 429, 430,
+    AUDIT_ARCH_X86_64: (248, 249, 250, 321, 298, 323, 246, 320, 175, 313, 176, 165, 166, 155, 428, 429, 430,
                  431, 432, 433, 442, 272, 308, 167, 168, 169, 163, 101, 310, 311, 212, 179, 103, 172,
                  173, 227, 164, 304, 303),                                   # x86_64
-    0xC00000B7: (217, 218, 219, 280, 241, 282, 104, 294, 105, 273, 106, 40, 39, 41, 428, 429, 430,
+    AUDIT_ARCH_AARCH64: (217, 218, 219, 280, 241, 282, 104, 294, 105, 273, 106, 40, 39, 41, 428, 429, 430,
                  431, 432, 433, 442, 97, 268, 224, 225, 142, 89, 117, 270, 271, 18, 60, 116,
                  112, 170, 265, 264),                                        # aarch64
 }
@@ -126,7 +128,7 @@ def student_env(limits, **extra):
     return env
 
 
-_uids = iter(range(1 << 31))
+_uids = itertools.count()
 
 
 def sandbox_uid():
@@ -150,7 +152,7 @@ def seccomp_program():
     program = op(load, 4)   # seccomp_data.arch
     for arch, numbers in DENIED.items():
         block = [op(load, 0)]   # seccomp_data.nr
-        if arch == 0xC000003E:
+        if arch == AUDIT_ARCH_X86_64:
             block += [op(jge, X32_BIT, 0, 1), op(ret, kill)]
         for number in numbers:
             block += [op(jeq, number, 0, 1), op(ret, eperm)]

@@ -245,13 +245,20 @@ FORGE_RESULT = '''
 if not IN_KERNEL:
     fd = int(sys.argv[-1])
     import io, json as _json
-    def frame(result, **arrays):
+    import frames   # the grader's own frame format, beside student_run in the sandbox
+    def old_frame(result, **arrays):
         buffer = io.BytesIO()
         np.savez(buffer, result=np.frombuffer(_json.dumps(result).encode(), dtype=np.uint8), **arrays)
         return len(buffer.getvalue()).to_bytes(8, "big") + buffer.getvalue()
+    def frame(result, **arrays):
+        return frames.encode(dict(arrays, result=_json.dumps(result)))
     bad = {"grade_id": "test_conv_forward_naive", "status": "done",
            "records": [{"kind": "returned", "value": {"array": "zz"}}]}
-    for data in [frame(bad), frame({"grade_id": ["x"]}), b"\\x00" * 8, b"\\x7f" + b"\\xff" * 7 + b"junk"]:
+    claims = dict(bad, records=[{"kind": "returned", "value": {"array": "a0"}}] * 12, attempts=[], printed="")
+    huge = frames.encode({"a0": np.zeros(4)})
+    huge = huge.replace(b"[4]", b"[9]")   # an array of 72 bytes in a frame holding 32
+    for data in [old_frame(bad), frame(bad), frame({"grade_id": ["x"]}), frame(claims, a0="not numbers"),
+                 frame(claims, a0=np.zeros((0, 2**40, 3))), huge, b"\\x00" * 8, b"\\x7f" + b"\\xff" * 7 + b"junk"]:
         try:
             os.write(fd, data)
         except OSError:

@@ -28,7 +28,8 @@ from test_sandbox import copy_honest, grade, rows_of, score
 
 pytestmark = [pytest.mark.autograder, pytest.mark.sandbox]
 
-RSS_MB = 1000   # a grader process's peak: an honest run's is near 300 MB, these attacks 597 MB; each was 2.2 to 3.5 GB unbounded
+# a grader process's peak: an honest run's is near 300 MB, these attacks' 597 MB; unbounded, each took 2.2 to 3.5 GB
+RSS_MB = 1000
 TWELVE_MB = 12 * 2**20
 MARKER = "widget-state-marker"
 

@@ -159,12 +159,19 @@ def _grader_user():
     return local_hub.ensure_user(GRADER_USER)
 
 
+def batch(mode, prefix):
+    """(the grading account, None as root; a new folder in /tmp every account can read) for a
+    batch graded in ``mode`` ('root' or 'user'), once the sandbox is known to start."""
+    require_sandbox()
+    account = _grader_user() if mode == "user" else None
+    base = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    base.chmod(0o755)
+    return account, base
+
+
 @pytest.fixture(scope="session", params=["root", "user"])
 def attacked(request):
-    require_sandbox()
-    account = _grader_user() if request.param == "user" else None
-    base = Path(tempfile.mkdtemp(prefix="attacked-", dir="/tmp"))
-    base.chmod(0o755)
+    account, base = batch(request.param, "attacked-")
     submitted, out, home, course = base / "submitted", base / "out", base / "home", base / "course"
     course.mkdir()
     shutil.copy(ROOT / "nbgrader_config.py", course)

@@ -7,14 +7,13 @@ import secrets
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
 import attacks
 from conftest import require_sandbox
-from test_sandbox import HONEST, _grader_user, copy_honest, grade, rows_of, score
+from test_sandbox import HONEST, batch, copy_honest, grade, rows_of, score
 
 from autograder import sandbox
 
@@ -214,10 +213,7 @@ def test_unavailable_refuses_when_bwrap_rejects_the_filter(monkeypatch):
 
 @pytest.fixture(scope="module", params=["root", "user"])
 def resources(request):
-    require_sandbox()
-    account = _grader_user() if request.param == "user" else None
-    base = Path(tempfile.mkdtemp(prefix="resources-", dir="/tmp"))
-    base.chmod(0o755)
+    account, base = batch(request.param, "resources-")
     submitted, crowding, alone, home = base / "submitted", base / "crowding", base / "alone", base / "home"
     home.mkdir()
     canary = "canary-" + secrets.token_hex(8)
