@@ -18,7 +18,7 @@ whatever they start) runs inside ``bwrap``:
   loading, mounts and namespaces, ptrace and the like fail with EPERM; an unknown architecture or
   the x32 ABI kills the process;
 - a private writable /tmp (home and working folder) of ``Limits.scratch_mb`` and a /dev/shm of
-  ``SHM_MB``, thrown away after;
+  ``SHM_MB``, thrown away after; everything else read-only, the root's skeleton included;
 - rlimits: address space, CPU time, file size, process count, no core files.
 
 Why bubblewrap and not unshare(1): one command sets up the namespaces, the mounts, the tmpfs
@@ -264,7 +264,8 @@ def wrap(argv, limits, lib, binds=(), writable=(), uid=None):
                 made.add(str(parent))
         command += mount
         made.add(mount[-1])
-    command += ["--chdir", "/tmp"]
+    # the skeleton bwrap made (/, /opt/autograder, ...) read-only: in user mode the student owns it
+    command += ["--remount-ro", "/", "--chdir", "/tmp"]
     fonts_in = f"cp -R {FONTS} .matplotlib; " if fonts else ""   # without them, only slower
     start = f'mkdir -p {HOME} && cd {HOME} && {{ {fonts_in}exec "$@"; }}'
     if os.geteuid() == 0:
