@@ -13,7 +13,7 @@ from pathlib import Path
 
 from traitlets import TraitError
 
-from autograder import course, course_files, feedback, gradebook, pipeline, report, sandbox, settings
+from autograder import cgroups, course, course_files, feedback, gradebook, pipeline, report, sandbox, settings
 from autograder.sandbox import Limits
 
 log = logging.getLogger("autograder")
@@ -78,6 +78,9 @@ def _limits(options, unsafe, remote):
         raise GradingError(f"cannot grade: student code must run in a sandbox, and {why}.\n"
                            "To grade without one (student code can then read and change what you can), "
                            "pass --unsafe-no-sandbox: every row of grades.csv is then flagged 'unsandboxed'.")
+    if limits.sandbox and not remote and (no_cgroups := cgroups.unavailable()):
+        log.warning("no cgroup per sandbox here (%s): each student process has its own limits, but not "
+                    "a sandbox as a whole (rows say 'no-cgroup'); grade as root on cgroup v1 for them", no_cgroups)
     if not limits.sandbox:
         log.warning("grading WITHOUT a sandbox (--unsafe-no-sandbox): every row is flagged '%s'",
                     sandbox.UNSAFE_FLAG)
@@ -120,6 +123,7 @@ def _grade(args):
             results = pipeline.grade_all(found, plans, template, limits, scratch, jobs=options.jobs,
                                          progress=not args.quiet)
         workers = time.monotonic() - workers
+        cgroups.sweep()
         if not args.dry_run:
             count = gradebook.merge(results, url, graded, template, home, config, options.due_dates)
             folders, left_out = course_files.write(results, home, config)

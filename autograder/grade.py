@@ -26,7 +26,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import feedback, integrity, kernel, sandbox, structure
+from autograder import cgroups, feedback, integrity, kernel, sandbox, structure
 from autograder.course import COURSE_ID, load_config, nbgrader_meta, quiet_nbgrader, read_notebook
 
 TIMEOUT_ERRORS = {"CellTimeoutError"}   # what nbgrader adds to a cell stopped by Execute.timeout
@@ -59,6 +59,7 @@ class NotebookResult:
     files: dict = field(default_factory=dict)   # the submission's timestamp.txt and secret
     autograded: str = None    # the autograded notebook (JSON) for the course's autograded/
     log: str = None           # nbgrader's log, when its autograde failed
+    defences: list = field(default_factory=list)   # what confined its code (``sandbox.defences``)
 
 
 def _error_names(nb):
@@ -105,6 +106,7 @@ class Worker:
         os.environ.update(self.env)
         os.environ.update(sandbox.student_env(limits))
         self.ids = (f"s{n:06d}" for n in itertools.count())
+        self.defences = [*sandbox.defences(limits), "recheck"]
         self.api = self._api()
 
     def _api(self):
@@ -137,7 +139,9 @@ class Worker:
         if submission.path is not None:
             student = next(self.ids)
             try:
-                return self._grade(submission, student, cells, flags)
+                result = self._grade(submission, student, cells, flags)
+                result.defences = self.defences
+                return result
             except Exception:  # noqa: BLE001 - one submission's failure never stops the batch
                 detail = traceback.format_exc()
                 print(f"autograder: {submission.student}/{submission.assignment}/{submission.notebook} "
@@ -146,8 +150,9 @@ class Worker:
             finally:
                 for folder in ("submitted", "autograded"):
                     shutil.rmtree(self.course / folder / student, ignore_errors=True)
+                cgroups.sweep()
         result = failed(submission, cells, flags, self.course)
-        result.log = detail
+        result.log, result.defences = detail, self.defences
         return result
 
     def _grade(self, sub, student, cells, flags):

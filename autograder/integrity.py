@@ -111,6 +111,21 @@ def cells_to_run(notebook):
             (nbgrader_meta(cell).get("grade") or nbgrader_meta(cell).get("locked"))]
 
 
+def positions(notebook, grade_ids):
+    """{grade_id: how many of ``cells_to_run`` come before that graded cell}: the re-check calls a
+    graded function where the notebook's own run tests it, before a later cell rebinds a name."""
+    found, count = {}, 0
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        meta = nbgrader_meta(cell)
+        if not (meta.get("grade") or meta.get("locked")):
+            count += 1
+        elif meta.get("grade_id") in grade_ids:
+            found.setdefault(meta["grade_id"], count)
+    return found
+
+
 @functools.cache
 def _cases(name):
     from cnn_utils.grading import cases, table
@@ -177,11 +192,14 @@ def check(submitted, assignment, cells, limits, workdir, libs):
     student_code = cells_to_run(submitted)
     if any(REFERENCE_IMPORT.search(source) for source in student_code):
         flags.append("forbidden-import")
-    todo = [cell for cell in cells if checkable(cell)]
+    where = positions(submitted, {cell.grade_id for cell in cells})
+    todo = sorted((cell for cell in cells if checkable(cell)),
+                  key=lambda cell: where.get(cell.grade_id, len(student_code)))
     if not todo:
         return {}, flags
     functions = [{"grade_id": c.grade_id, "function": c.function, "name": c.name, "wrap": _wrap_name(c.name),
-                  "forbidden": list(table.lookup(c.name).forbidden)} for c in todo]
+                  "forbidden": list(table.lookup(c.name).forbidden),
+                  "after": where.get(c.grade_id, len(student_code))} for c in todo]
     job = Path(workdir) / "job"
     data, timed_out = run(job, student_code, functions, {c.grade_id: _cases(c.name) for c in todo},
                           table.prior_modules(assignment), libs, limits)
@@ -196,7 +214,8 @@ def check(submitted, assignment, cells, limits, workdir, libs):
 
 
 def run(job, cells, functions, arguments, prior, libs, limits):
-    """Run ``cells`` and call ``functions`` (job entries: grade_id, function, name, wrap, forbidden)
+    """Run ``cells`` and call ``functions`` (job entries: grade_id, function, name, wrap, forbidden,
+    after: how many of ``cells`` run before it is called; in that order)
     on ``arguments`` ({grade_id: [args]}) in the student process, in the folder ``job`` (made
     afresh, deleted after), with the oracle serving ``prior`` ({name: module}) where there is one.
     ``libs``: from ``library_for``. Returns what the student process wrote and whether it ran

@@ -9,7 +9,7 @@ import csv
 from collections import defaultdict
 from pathlib import Path
 
-COLUMNS = ("student", "assignment", "notebook", "grade_id", "score", "max_score", "flags")
+COLUMNS = ("student", "assignment", "notebook", "grade_id", "score", "max_score", "flags", "defences")
 
 
 def rows(results):
@@ -18,7 +18,7 @@ def rows(results):
             yield {"student": result.student, "assignment": result.assignment, "notebook": result.notebook,
                    "grade_id": cell.grade_id, "score": "" if cell.score is None else f"{cell.score:g}",
                    "max_score": f"{cell.max_score:g}",
-                   "flags": ";".join(cell.flags)}
+                   "flags": ";".join(cell.flags), "defences": ";".join(result.defences)}
 
 
 def write_csv(results, path):

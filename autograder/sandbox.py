@@ -19,7 +19,9 @@ whatever they start) runs inside ``bwrap``:
   the x32 ABI kills the process;
 - a private writable /tmp (home and working folder) of ``Limits.scratch_mb`` and a /dev/shm of
   ``SHM_MB``, thrown away after; everything else read-only, the root's skeleton included;
-- rlimits: address space, CPU time, file size, process count, no core files.
+- rlimits: address space, CPU time, file size, process count, no core files; and where the
+  grader runs as root on cgroup v1, a cgroup of its own (``cgroups``) bounding the sandbox as a
+  whole: memory with its tmpfs and kernel memory, processes, an equal share of the CPU.
 
 Why bubblewrap and not unshare(1): one command sets up the namespaces, the mounts, the tmpfs
 sizes and kills the sandbox with its parent (--die-with-parent); it is Flatpak's sandbox, packaged
@@ -36,6 +38,7 @@ import itertools
 import json
 import os
 import resource
+import shlex
 import shutil
 import signal
 import struct
@@ -46,6 +49,8 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from autograder import cgroups
 
 LIMITS_ENV = "AUTOGRADER_LIMITS"
 MARKER_ENV = "AUTOGRADER_KERNEL"   # in the environment of a worker's kernel launcher (outside the sandbox)
@@ -238,7 +243,9 @@ def wrap(argv, limits, lib, binds=(), writable=(), uid=None):
               "MPLBACKEND": "Agg", "MPLCONFIGDIR": f"{HOME}/.matplotlib", "IPYTHONDIR": f"{HOME}/.ipython",
               "XDG_CACHE_HOME": f"{HOME}/.cache", "XDG_CONFIG_HOME": f"{HOME}/.config",
               "JUPYTER_RUNTIME_DIR": f"{HOME}/.runtime", **ONE_THREAD}
-    command = ["/bin/sh", "-c", f'exec {SECCOMP_FD}<"$0" && rm -f "$0" && exec "$@"', _seccomp_file(),
+    # the first process opens the filter for bwrap, joins the sandbox's cgroups and becomes bwrap
+    join = "".join(f"echo $$ > {shlex.quote(procs)} && " for procs in cgroups.prepare(limits, SHM_MB))
+    command = ["/bin/sh", "-c", f'exec {SECCOMP_FD}<"$0" && rm -f "$0" && {join}exec "$@"', _seccomp_file(),
                "bwrap", "--seccomp", str(SECCOMP_FD), "--die-with-parent", "--unshare-ipc", "--unshare-pid",
                "--unshare-net", "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox", "--clearenv"]
     for name, value in inside.items():
@@ -276,6 +283,14 @@ def wrap(argv, limits, lib, binds=(), writable=(), uid=None):
         command += ["--unshare-user", "--uid", "65534", "--gid", "65534", "--",
                     "/bin/sh", "-c", start, "sh"]
     return command + list(argv)
+
+
+def defences(limits):
+    """The names of what confines student code here, for each row of grades.csv."""
+    if not limits.sandbox:
+        return ["rlimits"]
+    uid = "uid-per-sandbox" if os.geteuid() == 0 else "user-namespace"
+    return ["bwrap", "seccomp", uid, "cgroup" if cgroups.unavailable() is None else "no-cgroup", "rlimits"]
 
 
 # prints ok only where keyctl fails with EPERM (the seccomp filter is in force)

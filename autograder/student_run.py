@@ -5,8 +5,9 @@ where the only course files are a copy of cnn_utils without ``reference`` and ``
 import hook refuses both and records the attempt). Earlier assignments' functions, which the
 graded functions call as the reference, are stand-ins that ask ``oracle_run``, a process in a
 sandbox of its own, for each answer: no reference code is ever in this process. It executes the
-given cells once, then calls each graded function in a forked child of its own (one cell-time
-limit each), so a function that crashes or hangs costs only its own cell; in the child, the
+given cells once, in order, and calls each graded function in a forked child of its own (one cell-time
+limit each) at the point of the notebook where its test cell stands (the cells after it have not
+run yet), so a function that crashes or hangs costs only its own cell; in the child, the
 notebook's names resolve as ``cnn_utils.isolation`` says. Each child leaves one frame
 (``frames``: plain, bounded, never unpickled) in the scratch folder, which this process copies
 to the result descriptor: the returned arrays and, as the string ``result``, JSON saying what
@@ -217,9 +218,11 @@ def main(job_dir, result_fd):
     signal.signal(signal.SIGALRM, _alarm)
     sys.stdout = sys.stderr = io.StringIO()  # student prints in the cells go nowhere
     namespace = {"__name__": "__main__"}
-    run_cells(job["cells"], namespace, job["seconds"])
     folder = tempfile.mkdtemp(prefix="frames-")
-    for item in job["functions"]:
+    ran = 0
+    for item in job["functions"]:   # each where its test cell stands: later cells have not run yet
+        run_cells(job["cells"][ran:item["after"]], namespace, job["seconds"])
+        ran = max(ran, item["after"])
         call_in_child(item, namespace, prior, arguments[item["grade_id"]], job["seconds"], result_fd, folder)
     shutil.rmtree(folder, ignore_errors=True)
 

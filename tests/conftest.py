@@ -27,3 +27,11 @@ def require_sandbox():
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"{message} (CI=true: every prerequisite must be installed)")
         pytest.skip(message)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Remove the cgroups of the sandboxes this test process started itself (the grading
+    command removes its own)."""
+    from autograder import cgroups
+
+    cgroups.sweep()

@@ -394,11 +394,12 @@ def test_watchdog_kills_every_process_of_the_kernel_at_the_deadline(tmp_path):
 
 def test_report_rows_join_flags_and_table_lists_every_cell(tmp_path):
     results = [NotebookResult("ann", "a1_conv_forward", "conv_forward",
-                              [CellResult("test_x", 2.5, 6.0, ["tampered", "timeout"], "text")])]
+                              [CellResult("test_x", 2.5, 6.0, ["tampered", "timeout"], "text")],
+                              defences=["bwrap", "recheck"])]
     report.write_csv(results, tmp_path / "grades.csv")
     assert read_csv(tmp_path / "grades.csv") == [
         {"student": "ann", "assignment": "a1_conv_forward", "notebook": "conv_forward", "grade_id": "test_x",
-         "score": "2.5", "max_score": "6", "flags": "tampered;timeout"}]
+         "score": "2.5", "max_score": "6", "flags": "tampered;timeout", "defences": "bwrap;recheck"}]
     assert "2.5 / 6" in report.table(results)
 
 
@@ -406,7 +407,7 @@ def test_student_process_cannot_import_the_reference(tmp_path):
     lib = integrity.copy_library(tmp_path / "lib")
     code = ("import importlib\ntry:\n    importlib.import_module('cnn_utils.reference')\n    ok = 1\n"
             "except ImportError:\n    ok = 0\ndef f():\n    print('student says hi')\n    return float(ok)")
-    functions = [{"grade_id": "g", "function": "f", "name": "f", "forbidden": []}]
+    functions = [{"grade_id": "g", "function": "f", "name": "f", "forbidden": [], "after": 1}]
     data, timed_out = integrity.run(tmp_path / "job", [code], functions, {"g": [()]}, {}, (lib, None),
                                     sandbox.Limits())
     result, arrays = integrity.parse(data, {"g"})["g"]
@@ -415,6 +416,29 @@ def test_student_process_cannot_import_the_reference(tmp_path):
     assert result["printed"] == "student says hi\n"
     assert not (Path(lib) / "cnn_utils" / "reference").exists()
     assert os.listdir(Path(lib) / "cnn_utils")
+
+
+def test_each_function_is_called_where_its_test_cell_stands(tmp_path):
+    """A later cell rebinds a name the first function calls (as a4's timing cell once rebound
+    ``im2col``) and redefines the second: each is called as the notebook had it at its test."""
+    lib = integrity.copy_library(tmp_path / "lib")
+    cells = ["def helper():\n    return 1.0\ndef f():\n    return helper()\ndef g():\n    return 2.0",
+             "helper = lambda: 0.0\ndef g():\n    return 3.0"]
+    functions = [{"grade_id": "tf", "function": "f", "name": "f", "forbidden": [], "after": 1},
+                 {"grade_id": "tg", "function": "g", "name": "g", "forbidden": [], "after": 2}]
+    data, _ = integrity.run(tmp_path / "job", cells, functions, {"tf": [()], "tg": [()]}, {}, (lib, None),
+                            sandbox.Limits())
+    results = integrity.parse(data, {"tf", "tg"})
+    assert float(results["tf"][1]["a0"]) == 1.0 and float(results["tg"][1]["a0"]) == 3.0
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell(cells[0]),
+        nbformat.v4.new_code_cell("f()", metadata={"nbgrader": {"grade": True, "grade_id": "tf"}}),
+        nbformat.v4.new_markdown_cell("text"),
+        nbformat.v4.new_code_cell("check()", metadata={"nbgrader": {"locked": True, "grade_id": "visible"}}),
+        nbformat.v4.new_code_cell(cells[1]),
+        nbformat.v4.new_code_cell("g()", metadata={"nbgrader": {"grade": True, "grade_id": "tg"}})])
+    assert integrity.positions(notebook, {"tf", "tg"}) == {"tf": 1, "tg": 2}
+    assert integrity.cells_to_run(notebook) == cells
 
 
 PROBE = """
@@ -458,9 +482,9 @@ def test_recheck_of_a_later_assignment_calls_earlier_reference_functions_it_cann
     assert not (Path(student_lib) / "cnn_utils" / "reference").exists()
     assert sorted(p.name for p in (Path(oracle_lib) / "cnn_utils" / "reference").iterdir()) == \
         ["__init__.py", "conv_forward.py"]
-    functions = [{"grade_id": "p", "function": "probe", "name": "probe", "forbidden": []},
+    functions = [{"grade_id": "p", "function": "probe", "name": "probe", "forbidden": [], "after": 1},
                  {"grade_id": "f", "function": "conv_backward_flipped", "name": "conv_backward_flipped",
-                  "forbidden": ["conv_backward_naive"]}]
+                  "forbidden": ["conv_backward_naive"], "after": 1}]
     data, _ = integrity.run(tmp_path / "job", [PROBE], functions, {"p": [()], "f": [(None, None)]},
                             table.prior_modules("a2_conv_backward"), (student_lib, oracle_lib), sandbox.Limits())
     results = integrity.parse(data, {"p", "f"})

@@ -1,5 +1,6 @@
 """The sandbox's kernel-level defences: the seccomp filter (keyrings above all), a uid per sandbox,
-a sized /dev/shm; attacked through the real grading command, as root and as an ordinary user."""
+a sized /dev/shm, a cgroup per sandbox (as root); attacked through the real grading command, as
+root and as an ordinary user."""
 
 import ctypes
 import os
@@ -15,7 +16,7 @@ import attacks
 from conftest import require_sandbox
 from test_sandbox import HONEST, batch, copy_honest, grade, rows_of, score
 
-from autograder import sandbox
+from autograder import cgroups, sandbox
 
 pytestmark = [pytest.mark.autograder, pytest.mark.sandbox]
 
@@ -102,10 +103,25 @@ except OSError as exc:
 note("MB in /dev/shm", written)
 '''
 
+# 200 children spinning in sessions of their own, to starve whoever is graded beside them
+BUSY_CHILDREN = '''
+spin = "import os, time; os.setsid(); end = time.time() + 25\\nwhile time.time() < end: pass"
+children = []
+for _ in range(200):
+    try:
+        children.append(subprocess.Popen([sys.executable, "-c", spin]))
+    except OSError as exc:
+        note("fork refused", exc)
+        break
+note("busy children", len(children))
+time.sleep(25)
+'''
+
 KEYRING_ATTACKERS = {"x_keyring_a": KEYRING, "x_keyring_b": KEYRING, "x_keyring_c": KEYRING, "x_keyring_d": KEYRING}
-# graded in a batch of their own: without a cgroup per sandbox (not built yet), their forks and
-# files crowd the machine, and an honest classmate graded beside them may run out of time
-CROWDING_ATTACKERS = {"x_fork_memory": FORK_MEMORY, "x_empty_files": EMPTY_FILES, "x_shm_fill": SHM_FILL}
+# as root each sandbox has a cgroup, and they are graded beside the honest classmates; as an
+# ordinary user (no cgroups) in a batch of their own, where their forks and files crowd only them
+CROWDING_ATTACKERS = {"x_fork_memory": FORK_MEMORY, "x_empty_files": EMPTY_FILES, "x_shm_fill": SHM_FILL,
+                      "x_busy_children": BUSY_CHILDREN}
 ATTACKERS = KEYRING_ATTACKERS | CROWDING_ATTACKERS
 
 
@@ -159,7 +175,10 @@ def test_the_program_checks_the_architecture_and_x32():
 def _in_sandbox(code, uid=None):
     require_sandbox()
     argv = sandbox.wrap([sys.executable, "-c", code], sandbox.Limits(), Path(sandbox.__file__).parent, uid=uid)
-    return subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    finally:
+        cgroups.sweep()
 
 
 def test_a_sandbox_cannot_reach_the_graders_session_keyring():
@@ -221,26 +240,32 @@ def resources(request):
     for student in HONEST:
         copy_honest(student, submitted)
         copy_honest(student, alone)
-    for folder, attackers in ((submitted, KEYRING_ATTACKERS), (crowding, CROWDING_ATTACKERS)):
+    beside = submitted if account is None else crowding
+    # only the keyring attackers know the canary: the others' feedback may quote their own source
+    plain = attacks.Target("/nowhere", str(submitted), str(base / "out"), 9, "no-canary")
+    for folder, attackers, aim in ((submitted, KEYRING_ATTACKERS, target), (beside, CROWDING_ATTACKERS, plain)):
         for name, code in attackers.items():
             notebook = folder / name / "a1_conv_forward" / "conv_forward.ipynb"
-            attacks.write(attacks.attack_notebook(code, target), notebook)
+            attacks.write(attacks.attack_notebook(code, aim), notebook)
     if account:
         subprocess.run(["chown", "-R", f"{account.pw_uid}:{account.pw_gid}", str(base)], check=True)
     libc = ctypes.CDLL(None, use_errno=True)
     key = libc.syscall(NR["add_key"], b"user", SESSION_KEY.encode(), canary.encode(), len(canary), -3)
     env = dict(os.environ, HOME=str(home))
+    before = _cgroups()
     try:
         grade(submitted, base / "out", env, account and account.pw_name)
-        grade(crowding, base / "crowding-out", env, account and account.pw_name)
+        if account:
+            grade(crowding, base / "crowding-out", env, account.pw_name)
         grade(alone, base / "alone-out", env, account and account.pw_name)
     finally:
         if key > 0:
             libc.syscall(NR["keyctl"], 3, key)
     request.addfinalizer(lambda: shutil.rmtree(base, ignore_errors=True))
     texts = [path.read_text(errors="replace") for path in (base / "out").rglob("*") if path.is_file()]
-    return {"rows": rows_of(base / "out") + rows_of(base / "crowding-out"), "alone": rows_of(base / "alone-out"),
-            "texts": texts, "canary": canary}
+    rows = rows_of(base / "out") + (rows_of(base / "crowding-out") if account else [])
+    return {"mode": request.param, "rows": rows, "alone": rows_of(base / "alone-out"), "texts": texts,
+            "canary": canary, "cgroups_left": _cgroups() - before}
 
 
 @pytest.mark.parametrize("attacker", sorted(ATTACKERS))
@@ -258,3 +283,89 @@ def test_no_keyring_carried_the_reference_or_the_instructors_key(resources):
     assert "found the reference in a keyring" not in everything
     assert resources["canary"] not in everything
     assert "no key reference-conv" in everything   # the attack ran and reported
+
+
+def test_every_row_says_which_defences_ran(resources):
+    for row in resources["rows"]:
+        ran = set(row["defences"].split(";"))
+        assert {"bwrap", "seccomp", "rlimits", "recheck"} <= ran, row
+        if resources["mode"] == "root":
+            assert {"uid-per-sandbox", "cgroup"} <= ran, row
+        else:   # an ordinary user: a user namespace, and no cgroups to make
+            assert {"user-namespace", "no-cgroup"} <= ran, row
+
+
+def test_a_grading_run_leaves_no_cgroup_behind(resources):
+    assert resources["cgroups_left"] == set()
+
+
+# --- a cgroup per sandbox (root, cgroup v1) ---------------------------------------------------
+
+def _cgroups():
+    """The sandboxes' cgroup folders now, in every hierarchy (none without cgroups)."""
+    tops = cgroups._tops()
+    return set() if isinstance(tops, str) else {path for top in tops.values() for path in top.iterdir()
+                                                if path.is_dir()}
+
+
+def _require_cgroups():
+    require_sandbox()
+    why = cgroups.unavailable()
+    if why:
+        if os.geteuid() == 0 and os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"no cgroups for the sandboxes as root: {why}")
+        pytest.skip(f"no cgroups for the sandboxes: {why}")
+
+
+SMALL = sandbox.Limits(memory_mb=256, scratch_mb=64, processes=64)
+
+
+def _confined(code):
+    """Run ``code`` in a sandbox of SMALL limits: (completed process, {file: value} of its memory and
+    pids cgroups, read after it ended), then sweep."""
+    before = _cgroups()
+    argv = sandbox.wrap([sys.executable, "-c", code], SMALL, Path(sandbox.__file__).parent)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    seen = {}
+    for folder in _cgroups() - before:
+        for name in ("memory.max_usage_in_bytes", "memory.limit_in_bytes", "pids.max"):
+            if (folder / name).exists():
+                seen[name] = (folder / name).read_text().strip()
+    cgroups.sweep()
+    return done, seen
+
+
+LIMIT = (SMALL.memory_mb + SMALL.scratch_mb + sandbox.SHM_MB) * 2**20
+
+
+def test_children_together_hold_no_more_than_the_sandboxs_memory():
+    _require_cgroups()
+    code = ("import subprocess, sys, time\n"
+            "hold = \"x = b'1' * (150 << 20); import time; time.sleep(10)\"\n"
+            "kids = [subprocess.Popen([sys.executable, '-c', hold]) for _ in range(6)]\n"
+            "time.sleep(6)\nprint('alive', sum(k.poll() is None for k in kids), flush=True)")
+    done, seen = _confined(code)
+    alive = int(done.stdout.split()[1])
+    assert alive * 150 * 2**20 < LIMIT and alive < 6    # each child alone is within its rlimits
+    assert int(seen["memory.limit_in_bytes"]) == LIMIT and int(seen["memory.max_usage_in_bytes"]) <= LIMIT
+    assert seen["pids.max"] == str(SMALL.processes)
+
+
+def test_empty_files_in_tmp_are_charged_to_the_sandbox():
+    _require_cgroups()
+    code = ("import os\nmade = 0\ntry:\n    for made in range(2_000_000):\n"
+            "        open(f'/tmp/{made}', 'w').close()\nexcept OSError:\n    pass\nprint(made)")
+    done, seen = _confined(code)
+    made = int(done.stdout) if done.stdout.strip() else 0   # the cgroup's OOM killer ends it first
+    assert made < 2_000_000 - 1
+    assert int(seen["memory.max_usage_in_bytes"]) <= LIMIT
+
+
+def test_a_sandbox_whose_cgroup_cannot_be_joined_does_not_start(monkeypatch, tmp_path):
+    _require_cgroups()
+    blocked = tmp_path / "cgroup.procs"
+    blocked.mkdir()    # writing a pid into a folder fails
+    monkeypatch.setattr(cgroups, "prepare", lambda limits, shm_mb: [str(blocked)])
+    argv = sandbox.wrap([sys.executable, "-c", "print('ran')"], SMALL, Path(sandbox.__file__).parent)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and "ran" not in done.stdout
