@@ -22,10 +22,11 @@ test-fast: $(INSTALLED)  ## the unit layer, under a minute: no notebooks, gradin
 lint: $(INSTALLED)  ## ruff, as pyproject.toml configures it (the test suite runs it too)
 	$(VENV)/bin/ruff check .
 
-bench: $(INSTALLED) sandbox  ## layers against PyTorch CPU, widget update times, notebooks graded per minute (pool and Dask)
+bench: $(INSTALLED) sandbox  ## layers against PyTorch CPU, widget update times, notebooks graded per minute (pool and Dask), the sandbox's defences
 	$(PY) benchmarks/bench_layers.py
 	$(PY) benchmarks/bench_widgets.py
 	$(PY) benchmarks/bench_autograder.py
+	$(PY) benchmarks/bench_sandbox.py
 	$(PY) benchmarks/bench_cluster.py
 
 browser: $(INSTALLED) system  ## the explorers in JupyterLab + headless chromium; screenshots in test-artifacts/

@@ -19,6 +19,7 @@ from pathlib import Path
 
 CONTROLLERS = ("memory", "pids", "cpu")
 GROUP = "autograder"
+CPU_SHARES = 1024    # the kernel's weight of one group (or process) in its parent
 _names = itertools.count()
 
 
@@ -51,11 +52,13 @@ def _tops():
     if missing:
         return f"no cgroup v1 hierarchy for {', '.join(missing)} (cgroup v2 alone is not supported yet)"
     tops = {name: folder / GROUP for name, folder in found.items()}
-    for folder in tops.values():
-        try:
+    try:
+        for folder in tops.values():
             folder.mkdir(exist_ok=True)
-        except OSError as error:
-            return f"cannot make {folder} ({error.strerror})"
+        # the sandboxes together weigh as much as one busy process per core beside them, not one
+        (tops["cpu"] / "cpu.shares").write_text(str(CPU_SHARES * (os.cpu_count() or 1)))
+    except OSError as error:
+        return f"cannot set up {error.filename} ({error.strerror})"
     return tops
 
 

@@ -20,6 +20,7 @@ package, no course, and shares no writable folder with the kernel's run. What it
 a ``frames`` frame: plain, bounded, never unpickled or inflated.
 """
 
+import ast
 import contextlib
 import functools
 import io
@@ -68,11 +69,24 @@ class Replayed(Exception):
     """An exception the student's function raised in the student process."""
 
 
+def _with_imports(modules):
+    """``modules`` of cnn_utils.reference (dotted names) and the reference modules they import."""
+    found, todo = set(), list(modules)
+    while todo:
+        module = todo.pop()
+        if module not in found:
+            found.add(module)
+            tree = ast.parse((ROOT / (module.replace(".", "/") + ".py")).read_text())
+            todo += [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                     and (node.module or "").startswith("cnn_utils.reference.")]
+    return found
+
+
 def copy_library(folder, instructor=False, prior=()):
     """A copy of cnn_utils in ``folder``, without reference/ and grading/ unless ``instructor``
     (the kernel runs the hidden tests, which need both); returns ``folder``. ``prior``: the
-    modules of cnn_utils.reference (dotted names) that earlier assignments' functions come from,
-    copied alone into an otherwise empty reference/ (see ``table.PRIOR``)."""
+    modules of cnn_utils.reference (dotted names) the oracle serves functions of, copied with
+    those they import into an otherwise empty reference/ (see ``table.callees``)."""
     target = Path(folder) / "cnn_utils"
     if not target.exists():
         left_out = ("__pycache__",) if instructor else ("reference", "grading", "__pycache__")
@@ -80,19 +94,19 @@ def copy_library(folder, instructor=False, prior=()):
         if prior and not instructor:
             (target / "reference").mkdir()
             (target / "reference" / "__init__.py").write_text(
-                '"""Earlier assignments\' reference functions, for the re-check."""\n')
-            for module in sorted(prior):
+                '"""The reference functions the re-check\'s oracle serves."""\n')
+            for module in sorted(_with_imports(prior)):
                 shutil.copy(ROOT / (module.replace(".", "/") + ".py"), target / "reference")
     return str(folder)
 
 
 def library_for(folder, assignment):
     """The re-check's copies of cnn_utils under ``folder`` (made once): (the student process's,
-    holding no reference; the oracle's, holding the modules of ``assignment``'s earlier functions,
-    or None where it calls none)."""
+    holding no reference; the oracle's, holding the modules of the functions ``assignment``'s
+    graded functions call as the reference, or None where they call none)."""
     from cnn_utils.grading import table
 
-    modules = set(table.prior_modules(assignment).values())
+    modules = set(table.oracle_modules(assignment).values())
     oracle = copy_library(Path(folder) / f"lib-{assignment}", prior=modules) if modules else None
     return copy_library(Path(folder) / "lib-student"), oracle
 
@@ -198,11 +212,11 @@ def check(submitted, assignment, cells, limits, workdir, libs):
     if not todo:
         return {}, flags
     functions = [{"grade_id": c.grade_id, "function": c.function, "name": c.name, "wrap": _wrap_name(c.name),
-                  "forbidden": list(table.lookup(c.name).forbidden),
+                  "forbidden": list(table.lookup(c.name).forbidden), "callees": sorted(table.callees(c.name)),
                   "after": where.get(c.grade_id, len(student_code))} for c in todo]
     job = Path(workdir) / "job"
     data, timed_out = run(job, student_code, functions, {c.grade_id: _cases(c.name) for c in todo},
-                          table.prior_modules(assignment), libs, limits)
+                          table.oracle_modules(assignment), libs, limits)
     results = parse(data, {c.grade_id for c in todo})
     checks = {}
     for cell in todo:
@@ -215,9 +229,10 @@ def check(submitted, assignment, cells, limits, workdir, libs):
 
 def run(job, cells, functions, arguments, prior, libs, limits):
     """Run ``cells`` and call ``functions`` (job entries: grade_id, function, name, wrap, forbidden,
-    after: how many of ``cells`` run before it is called; in that order)
-    on ``arguments`` ({grade_id: [args]}) in the student process, in the folder ``job`` (made
-    afresh, deleted after), with the oracle serving ``prior`` ({name: module}) where there is one.
+    callees: the names the oracle answers while it runs, after: how many of ``cells`` run before it
+    is called; in that order) on ``arguments`` ({grade_id: [args]}) in the student process, in the
+    folder ``job`` (made afresh, deleted after), with the oracle holding ``prior`` ({name: module})
+    where there is one.
     ``libs``: from ``library_for``. Returns what the student process wrote and whether it ran
     out of time."""
     student_lib, oracle_lib = libs

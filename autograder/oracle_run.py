@@ -1,12 +1,12 @@
-"""Earlier assignments' reference functions, served to the re-check's student process.
+"""The reference functions a graded function calls, served to the re-check's student process.
 
-While a function is graded, the earlier functions it calls are the reference (``table.PRIOR``).
-Their code lives in this process, in a sandbox of its own, never in the student process: there,
-``student_run`` binds stand-ins that send each call here as a frame (``frames``) and return the
-answer, so student code can call the reference but cannot read, print or raise its source.
-Requests are {"id", "call", "args", "kwargs"}; each answer is {"id", "value"} or
+While a function is graded, the functions it calls of earlier assignments and of its own notebook
+are the reference (``table.callees``). Their code lives in this process, in a sandbox of its
+own, never in the student process: there, ``student_run`` binds stand-ins that send each call
+here as a frame (``frames``) and return the answer, so student code can call the reference but
+cannot read, print or raise its source. Requests are {"id", "call", "args", "kwargs"}; each answer is {"id", "value"} or
 {"id", "raised", "message"}. Each graded function has its own pair of pipes, served in turn until
-its end or a malformed frame.
+its end or a malformed frame, with that function's callees only (never the function itself).
 Usage: oracle_run.py JOB_DIR REQUEST_FD ANSWER_FD [REQUEST_FD ANSWER_FD ...] (one pair per graded function)
 """
 
@@ -24,7 +24,7 @@ def answer(functions, request):
     function = functions.get(request.get("call"))
     try:
         if function is None:
-            raise NameError(f"{request.get('call')!r} is not an earlier assignment's function")
+            raise NameError(f"{request.get('call')!r} is not a function this one may call as the course's")
         reply["value"] = function(*request["args"], **request["kwargs"])
     except Exception as exc:  # noqa: BLE001 - the student's arguments may break the reference anyhow
         reply.update(raised=type(exc).__name__, message=" ".join(str(exc).split())[:300])
@@ -56,9 +56,10 @@ def main(job_dir, fds):
         job = json.load(handle)
     sys.path[:] = [os.path.dirname(os.path.abspath(__file__)), *job["oracle_sys_path"]]
     functions = {name: getattr(importlib.import_module(module), name) for name, module in job["prior"].items()}
-    for request_fd, answer_fd in zip(fds[::2], fds[1::2], strict=True):   # the graded functions in turn
+    served = [item for item in job["functions"] if item["oracle"]]
+    for request_fd, answer_fd, item in zip(fds[::2], fds[1::2], served, strict=True):   # in turn
         try:
-            serve(functions, request_fd, answer_fd)
+            serve({name: functions[name] for name in item["callees"]}, request_fd, answer_fd)
         except OSError:   # the student process closed its end early
             pass
         os.close(request_fd)

@@ -148,22 +148,23 @@ def run_cells(cells, namespace, seconds):
             signal.setitimer(signal.ITIMER_REAL, 0)
 
 
-def frame(item, namespace, prior, args_list, seconds):
+def frame(item, namespace, args_list, seconds):
     """The frame of one graded function: its calls, what it returned and printed. While it runs,
-    earlier assignments' functions (``prior``: their names) answer as the reference (through
-    oracle_run), and the stand-ins of the loop versions it may not call raise; both are bound in
-    the notebook's namespace (``cnn_utils.isolation``)."""
+    the functions it calls as the reference (``item["callees"]``: earlier assignments' and its
+    notebook's, ``table.callees``) answer through oracle_run, and the stand-ins of the loop
+    versions it may not call raise; both are bound in the notebook's namespace
+    (``cnn_utils.isolation``), after the driver (``wrap``) took the student's own objects."""
     import frames
     from cnn_utils import drivers, isolation
 
     function = namespace.get(item["function"])
+    if callable(function) and item.get("wrap"):
+        function = getattr(drivers, item["wrap"])(function)
     printed = io.StringIO()
     # this child grades one function: the bindings need no undoing
-    namespace.update(oracle_functions(prior, *item["oracle"]) if prior else {})
+    namespace.update(oracle_functions(item["callees"], *item["oracle"]) if item["callees"] else {})
     namespace.update({loop: isolation.forbidden(loop, item["name"]) for loop in item["forbidden"]})
     if callable(function):
-        if item.get("wrap"):
-            function = getattr(drivers, item["wrap"])(function)
         with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
             records, arrays, status = call_all(function, args_list, seconds)
     else:
@@ -174,7 +175,7 @@ def frame(item, namespace, prior, args_list, seconds):
     return frames.encode(arrays)
 
 
-def call_in_child(item, namespace, prior, args_list, seconds, result_fd, folder):
+def call_in_child(item, namespace, args_list, seconds, result_fd, folder):
     """Fork; the child calls the function and leaves its frame in a file in ``folder``; this
     process waits (at most the cell time and a margin), then copies a complete frame to
     ``result_fd``."""
@@ -183,7 +184,7 @@ def call_in_child(item, namespace, prior, args_list, seconds, result_fd, folder)
     if pid == 0:
         try:
             os.close(result_fd)
-            data = frame(item, namespace, prior, args_list, seconds)
+            data = frame(item, namespace, args_list, seconds)
             with open(path + ".part", "wb") as handle:
                 handle.write(data)
             os.rename(path + ".part", path)
@@ -209,7 +210,6 @@ def main(job_dir, result_fd):
     with open(os.path.join(job_dir, "job.json")) as handle:
         job = json.load(handle)
     sys.path[:] = [os.path.dirname(os.path.abspath(__file__)), *job["sys_path"]]
-    prior = list(job["prior"])
     sys.meta_path.insert(0, Refuse())
     import numpy as np  # noqa: F401 - before student code: unpickling the arguments needs it
 
@@ -223,7 +223,7 @@ def main(job_dir, result_fd):
     for item in job["functions"]:   # each where its test cell stands: later cells have not run yet
         run_cells(job["cells"][ran:item["after"]], namespace, job["seconds"])
         ran = max(ran, item["after"])
-        call_in_child(item, namespace, prior, arguments[item["grade_id"]], job["seconds"], result_fd, folder)
+        call_in_child(item, namespace, arguments[item["grade_id"]], job["seconds"], result_fd, folder)
     shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -407,7 +407,7 @@ def test_student_process_cannot_import_the_reference(tmp_path):
     lib = integrity.copy_library(tmp_path / "lib")
     code = ("import importlib\ntry:\n    importlib.import_module('cnn_utils.reference')\n    ok = 1\n"
             "except ImportError:\n    ok = 0\ndef f():\n    print('student says hi')\n    return float(ok)")
-    functions = [{"grade_id": "g", "function": "f", "name": "f", "forbidden": [], "after": 1}]
+    functions = [{"grade_id": "g", "function": "f", "name": "f", "forbidden": [], "callees": [], "after": 1}]
     data, timed_out = integrity.run(tmp_path / "job", [code], functions, {"g": [()]}, {}, (lib, None),
                                     sandbox.Limits())
     result, arrays = integrity.parse(data, {"g"})["g"]
@@ -424,8 +424,8 @@ def test_each_function_is_called_where_its_test_cell_stands(tmp_path):
     lib = integrity.copy_library(tmp_path / "lib")
     cells = ["def helper():\n    return 1.0\ndef f():\n    return helper()\ndef g():\n    return 2.0",
              "helper = lambda: 0.0\ndef g():\n    return 3.0"]
-    functions = [{"grade_id": "tf", "function": "f", "name": "f", "forbidden": [], "after": 1},
-                 {"grade_id": "tg", "function": "g", "name": "g", "forbidden": [], "after": 2}]
+    functions = [{"grade_id": "tf", "function": "f", "name": "f", "forbidden": [], "callees": [], "after": 1},
+                 {"grade_id": "tg", "function": "g", "name": "g", "forbidden": [], "callees": [], "after": 2}]
     data, _ = integrity.run(tmp_path / "job", cells, functions, {"tf": [()], "tg": [()]}, {}, (lib, None),
                             sandbox.Limits())
     results = integrity.parse(data, {"tf", "tg"})
@@ -471,23 +471,39 @@ def probe():
         pass
     found += sum('reference' in m for m in sys.modules)
     return out, refused, found, len(cache)
+def steal():   # asks the oracle, on its own pipes, for functions that are not its callees
+    import __main__, json, os
+    with open(os.path.join(sys.argv[1], 'job.json')) as handle:
+        mine = next(f for f in json.load(handle)['functions'] if f['grade_id'] == 's')
+    refused = 0.0
+    for name in ('conv_backward_flipped', 'conv_backward_naive'):
+        try:
+            __main__.oracle_functions([name], *mine['oracle'])[name](np.ones((1, 1, 1, 1)), None)
+        except Exception as exc:
+            refused += 'may call' in str(exc)
+    return refused
 """
 
 
 def test_recheck_of_a_later_assignment_calls_earlier_reference_functions_it_cannot_read(tmp_path):
     """a2's student process gets the reference conv_forward_naive (a1) through the notebook's
     name, answers and errors alike, but no reference module, no source; conv_backward_naive is
-    switched off in conv_backward_flipped."""
+    switched off in conv_backward_flipped; the oracle answers a function its own callees only."""
     student_lib, oracle_lib = integrity.library_for(tmp_path, "a2_conv_backward")
     assert not (Path(student_lib) / "cnn_utils" / "reference").exists()
     assert sorted(p.name for p in (Path(oracle_lib) / "cnn_utils" / "reference").iterdir()) == \
-        ["__init__.py", "conv_forward.py"]
-    functions = [{"grade_id": "p", "function": "probe", "name": "probe", "forbidden": [], "after": 1},
+        ["__init__.py", "conv_forward.py", "conv_naive.py", "nhwc.py", "pool_naive.py"]
+    functions = [{"grade_id": "p", "function": "probe", "name": "probe", "forbidden": [],
+                  "callees": ["conv_forward_naive"], "after": 1},
                  {"grade_id": "f", "function": "conv_backward_flipped", "name": "conv_backward_flipped",
-                  "forbidden": ["conv_backward_naive"], "after": 1}]
-    data, _ = integrity.run(tmp_path / "job", [PROBE], functions, {"p": [()], "f": [(None, None)]},
-                            table.prior_modules("a2_conv_backward"), (student_lib, oracle_lib), sandbox.Limits())
-    results = integrity.parse(data, {"p", "f"})
+                  "forbidden": ["conv_backward_naive"], "callees": ["conv_forward_naive"], "after": 1},
+                 {"grade_id": "s", "function": "steal", "name": "steal", "forbidden": [],
+                  "callees": ["conv_forward_naive"], "after": 1}]
+    data, _ = integrity.run(tmp_path / "job", [PROBE], functions, {"p": [()], "f": [(None, None)], "s": [()]},
+                            table.oracle_modules("a2_conv_backward"), (student_lib, oracle_lib), sandbox.Limits())
+    results = integrity.parse(data, {"p", "f", "s"})
+    steal, arrays = results["s"]   # the oracle holds both, but answers each function its own callees only
+    assert float(arrays[steal["records"][0]["value"]["array"]]) == 2.0
     probe, arrays = results["p"]
     out, refused, found, cache = (arrays[item["array"]] for item in probe["records"][0]["value"]["seq"])
     assert out.tolist() == [[[[5.0]]]] and float(cache) == 4   # the reference forward and its cache
@@ -679,6 +695,50 @@ def test_an_a1_bug_costs_points_in_a1_only_and_the_flipped_method_is_graded(tmp_
     assert "conv_backward_naive is switched off while conv_backward_flipped is graded" in feedback
 
 
+def _halved(name, index=None):
+    """Source appended to a solution cell: ``name`` then returns half its result (or of item ``index``)."""
+    half = "value * 0.5" if index is None else f"(*value[:{index}], value[{index}] * 0.5, *value[{index} + 1:])"
+    return (f"\n_right_{name} = {name}\n\n\ndef {name}(*args):\n    value = _right_{name}(*args)\n"
+            f"    return {half}\n")
+
+
+NHWC_THROUGH_NCHW = """
+def conv_backward(dZ, cache):
+    A_prev, W, b, hparameters = cache
+    nchw = (A_prev.transpose(0, 3, 1, 2), W.transpose(3, 2, 0, 1), b.reshape(-1), hparameters)
+    dx, dw, db = conv_backward_naive(dZ.transpose(0, 3, 1, 2), nchw)
+    return dx.transpose(0, 2, 3, 1), dw.transpose(2, 3, 1, 0), db.reshape(1, 1, 1, -1)
+"""
+# per notebook: (the bug's solution cell and change, the test cell it costs, the other cells that
+# call the buggy function and keep full marks)
+IN_NOTEBOOK = {
+    "a2_conv_backward": ({"conv_backward_naive": lambda s: s + _halved("conv_backward_naive", 0),
+                          "nhwc_conv_backward": NHWC_THROUGH_NCHW},
+                         "test_conv_backward_naive", ("test_nhwc_conv_backward", "test_conv_backward_flipped")),
+    "a4_im2col": ({"col2im_indices": lambda s: s + _halved("col2im_indices")},
+                  "test_col2im_indices", ("test_conv_backward_im2col", "test_max_pool_backward_im2col")),
+    "a5_small_cnn": ({"conv_relu_pool_forward": lambda s: s + _halved("conv_relu_pool_forward", 0)},
+                     "test_conv_relu_pool_forward", ("test_ThreeLayerConvNet", "test_conv_relu_pool_backward")),
+}
+
+
+def test_a_bug_costs_points_in_its_own_function_only_within_a_notebook_too(tmp_path):
+    """Through the real pipeline (kernel and re-check): a bug in one graded function of a notebook
+    costs points there; the notebook's other graded functions that call it see the reference."""
+    submitted = tmp_path / "submitted"
+    for assignment, (changes, _, _) in IN_NOTEBOOK.items():
+        name, nb = _solved(assignment, changes)
+        (submitted / "hana" / assignment).mkdir(parents=True)
+        nbformat.write(nb, str(submitted / "hana" / assignment / name))
+    grade_cli(ROOT, submitted, 2, "--out", str(tmp_path / "out"), "--dry-run")
+    rows = {r["grade_id"]: r for r in read_csv(tmp_path / "out" / "grades.csv")}
+    for assignment, (_, costs, callers) in IN_NOTEBOOK.items():
+        assert float(rows[costs]["score"]) < float(rows[costs]["max_score"]), (assignment, rows[costs])
+        for grade_id in callers:
+            assert rows[grade_id]["score"] == rows[grade_id]["max_score"] and not rows[grade_id]["flags"], \
+                (assignment, rows[grade_id])
+
+
 BORROWED_NETWORK = ("import importlib\n"
                     "ThreeLayerConvNet = importlib.import_module('cnn_utils.refer' + 'ence.cnn').ThreeLayerConvNet\n")
 
@@ -824,11 +884,13 @@ def test_a_submission_that_breaks_the_grader_still_sends_its_answer_to_manual_gr
     worker.plans = {"a1_conv_forward": {"conv_forward": cells}}
     worker.limits = SimpleNamespace(sandbox=True)
     worker.course, worker.ids, worker._grade = tmp_path, (f"s{n}" for n in itertools.count()), broken
+    worker.defences = ["bwrap", "recheck"]
     result = worker.grade(discover.Submission("ann", "a1_conv_forward", "conv_forward", tmp_path / "ann.ipynb"))
     assert "the grader broke" in capsys.readouterr().err
     code, written = result.cells
     assert (code.score, code.flags) == (0.0, ["grader-error"])
     assert written.score is None and written.flags == ["grader-error", MANUAL]
+    assert result.defences == ["bwrap", "recheck"]   # its rows still say what would have confined it
     missing = worker.grade(discover.Submission("bo", "a1_conv_forward", "conv_forward", None, ["missing"]))
     assert [(c.score, c.flags) for c in missing.cells] == [(0.0, ["missing"]), (0.0, ["missing"])]
 

@@ -383,5 +383,5 @@ def test_every_graded_function_belongs_to_one_assignment_in_course_order():
         for name in names:   # a prior function comes from an earlier assignment, or is provided there
             home = next((a for a, graded in table.ASSIGNMENTS.items() if name in graded), "a4_im2col")
             assert order.index(home) < order.index(assignment), (assignment, name)
-        modules = table.prior_modules(assignment)
+        modules = table.oracle_modules(assignment)
         assert all(module.startswith("cnn_utils.reference.") for module in modules.values())

@@ -243,7 +243,7 @@ def grade(name, student_fn, points, seed=0, cases=None, wrapped=False):
       what the student's function returned)
 
     While the cases run, the names the student's function looks up in its notebook resolve as
-    ``table.replacements`` says: earlier assignments' functions to the reference, the loop
+    ``table.replacements`` says: the functions it calls (``table.callees``) to the reference, the loop
     versions the exercise replaces to a stand-in that raises (and costs all the points).
 
     Returns:

@@ -36,6 +36,7 @@ class Graded:
     wrap: Callable = None             # the student's object -> the function that is called
     cache_outputs: dict = field(default_factory=dict)  # compared name -> its index in the cache
     forbidden: tuple = ()             # loop versions switched off while this is graded (the method)
+    calls: tuple = ()                 # graded functions of its notebook it may call: the reference's then
     keeps_dtype: bool = False         # float32 inputs must give float32 results (the lesson checks it)
 
 
@@ -98,14 +99,16 @@ GRADED = {
     "max_pool_backward_naive": _pool(
         family="max_pool_backward",
         student_args=_backward_args(ref.max_pool_forward_naive, _pool_args),
-        reference=ref.max_pool_backward_naive, returns=("dx",), compared=("dx",)),
+        reference=ref.max_pool_backward_naive, returns=("dx",), compared=("dx",),
+        calls=("max_pool_forward_naive",)),
     "avg_pool_forward_naive": _pool(
         family="avg_pool_forward", student_args=_pool_args, reference=ref.avg_pool_forward_naive,
         returns=_FORWARD, compared=("out",)),
     "avg_pool_backward_naive": _pool(
         family="avg_pool_backward",
         student_args=_backward_args(ref.avg_pool_forward_naive, _pool_args),
-        reference=ref.avg_pool_backward_naive, returns=("dx",), compared=("dx",)),
+        reference=ref.avg_pool_backward_naive, returns=("dx",), compared=("dx",),
+        calls=("avg_pool_forward_naive",)),
     "im2col_indices": Graded(
         family="im2col", draw=cases.draw_im2col, label=cases.label_im2col,
         student_args=_im2col_args, reference=ref.im2col_indices, returns=("cols",),
@@ -116,29 +119,32 @@ GRADED = {
     "conv_forward_im2col": _conv_plain(
         family="conv_forward", student_args=_conv_args, reference=ref.conv_forward_im2col,
         returns=_FORWARD, compared=("out", "x_cols"), cache_outputs={"x_cols": 4},
-        forbidden=_CONV_LOOPS, keeps_dtype=True),
+        forbidden=_CONV_LOOPS, keeps_dtype=True, calls=("im2col_indices",)),
     "conv_backward_im2col": _conv_plain(
         family="conv_backward", student_args=_backward_args(ref.conv_forward_im2col, _conv_args),
         reference=ref.conv_backward_im2col, returns=_CONV_GRADS, compared=_CONV_GRADS,
-        forbidden=_CONV_LOOPS),
+        forbidden=_CONV_LOOPS, calls=("im2col_indices", "col2im_indices", "conv_forward_im2col")),
     "max_pool_backward_im2col": _pool(
         family="max_pool_backward",
         student_args=_backward_args(ref.max_pool_forward_im2col, _pool_args),
         reference=ref.max_pool_backward_im2col, returns=("dx",), compared=("dx",),
-        forbidden=("max_pool_forward_naive", "max_pool_backward_naive")),
+        forbidden=("max_pool_forward_naive", "max_pool_backward_naive"),
+        calls=("im2col_indices", "col2im_indices")),
     "conv_transpose_forward": _transpose(
         family="conv_transpose_forward", student_args=_conv_args,
         reference=ref.conv_transpose_forward, returns=_FORWARD, compared=("out",), keeps_dtype=True),
     "conv_transpose_backward": _transpose(
         family="conv_transpose_backward",
         student_args=_backward_args(ref.conv_transpose_forward, _conv_args),
-        reference=ref.conv_transpose_backward, returns=_CONV_GRADS, compared=_CONV_GRADS),
+        reference=ref.conv_transpose_backward, returns=_CONV_GRADS, compared=_CONV_GRADS,
+        calls=("conv_transpose_forward",)),
     "nhwc.conv_forward": _nhwc(
         family="conv_forward", student_args=_nhwc_args, reference=nhwc.conv_forward,
         returns=("Z", "cache"), compared=("Z",)),
     "nhwc.conv_backward": _nhwc(
         family="conv_backward", student_args=_nhwc_dout_args, reference=nhwc.conv_backward,
-        returns=("dA_prev", "dW", "db"), compared=("dA_prev", "dW", "db")),
+        returns=("dA_prev", "dW", "db"), compared=("dA_prev", "dW", "db"),
+        calls=("conv_backward_naive", "nhwc.conv_forward")),
     "conv_relu_pool_forward": Graded(
         family="conv_relu_pool_forward", draw=cases.draw_conv_relu_pool,
         label=cases.label_conv_relu_pool, student_args=network.sandwich_args,
@@ -147,13 +153,13 @@ GRADED = {
         family="conv_relu_pool_backward", draw=cases.draw_conv_relu_pool,
         label=cases.label_conv_relu_pool, student_args=network.sandwich_backward_args,
         reference=network.sandwich_backward_reference, returns=_CONV_GRADS, compared=_CONV_GRADS,
-        count=16, wrap=drivers.through_own_forward),
+        count=16, wrap=drivers.through_own_forward, calls=("conv_relu_pool_forward",)),
     "ThreeLayerConvNet": Graded(
         family="ThreeLayerConvNet", draw=cases.draw_convnet, label=cases.label_convnet,
         student_args=network.convnet_args,
         reference=drivers.convnet_driver(ref.ThreeLayerConvNet),
         returns=drivers.CONVNET_OUTPUTS, compared=drivers.CONVNET_OUTPUTS, count=12,
-        wrap=drivers.convnet_driver),
+        wrap=drivers.convnet_driver, calls=("conv_relu_pool_forward", "conv_relu_pool_backward")),
 }
 
 
@@ -185,15 +191,43 @@ def assignment_of(name):
     return next(assignment for assignment, names in ASSIGNMENTS.items() if name in names)
 
 
-def prior_modules(assignment):
-    """{notebook name: module of cnn_utils.reference defining it} for the PRIOR of ``assignment``."""
-    return {name: getattr(ref, name).__module__ for name in PRIOR.get(assignment, ())}
+def notebook_name(name):
+    """The name a graded or PRIOR function has in its notebook ('nhwc.conv_forward': conv_forward)."""
+    return name.rpartition(".")[2]
+
+
+def _reference_object(name):
+    module, _, attribute = name.rpartition(".")
+    return getattr(nhwc if module == "nhwc" else ref, attribute)
+
+
+def callees(name):
+    """{notebook name: reference function} the notebook's names resolve to while ``name`` is graded,
+    so that a bug is charged once, in its own function: the earlier assignments' functions its
+    notebook brings along (PRIOR) and the graded functions of its own notebook the lesson has it
+    call (``Graded.calls``: never a sibling that solves the same problem another way). Never
+    ``name`` itself, a loop version its method replaces (``forbidden``), or a class."""
+    spec = lookup(name)
+    skip = {notebook_name(name), *spec.forbidden}
+    found = {}
+    for callee in (*PRIOR.get(assignment_of(name), ()), *spec.calls):
+        target = _reference_object(callee)
+        if notebook_name(callee) not in skip and not isinstance(target, type):
+            found[notebook_name(callee)] = target
+    return found
+
+
+def oracle_modules(assignment):
+    """{notebook name: module of cnn_utils.reference defining it} for every function the graded
+    functions of ``assignment`` may call as the reference (``callees``): what the re-check's oracle serves."""
+    return {callee: target.__module__ for name in ASSIGNMENTS[assignment]
+            for callee, target in callees(name).items()}
 
 
 def replacements(name):
-    """{notebook name: object} bound while ``name`` is graded: the reference for earlier
-    assignments' functions, a raising stand-in for the loop versions the method replaces."""
-    found = {prior: getattr(ref, prior) for prior in PRIOR.get(assignment_of(name), ())}
+    """{notebook name: object} bound while ``name`` is graded: the reference for the functions of
+    ``callees``, a raising stand-in for the loop versions the method replaces."""
+    found = callees(name)
     found.update({loop: isolation.forbidden(loop, name) for loop in lookup(name).forbidden})
     return found
 
