@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from autograder import frames, sandbox
+from cnn_utils import method
 from autograder.course import ROOT, nbgrader_meta
 
 HERE = Path(__file__).parent
@@ -140,6 +141,19 @@ def positions(notebook, grade_ids):
     return found
 
 
+def _method(name):
+    """The job's entries that make the student process measure ``name``'s method, if it is graded."""
+    rule = method.RULES.get(name)
+    return {"method": {"through": rule.through}} if rule else {}
+
+
+@functools.cache
+def _probes(name):
+    from cnn_utils.grading import runner, table
+
+    return runner.probe_args(table.lookup(name), method.RULES[name])
+
+
 @functools.cache
 def _cases(name):
     from cnn_utils.grading import cases, table
@@ -189,7 +203,8 @@ def rescore(cell, result, arrays, timed_out=False):
         return Check(0.0, text, ["timeout"] if status == "timeout" else [])
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        score = grade(cell.name, replay(result["records"], arrays), points=cell.points, wrapped=True)
+        score = grade(cell.name, replay(result["records"], arrays), points=cell.points, wrapped=True,
+                      measures=result.get("method"))
     feedback = printed.getvalue().strip()
     own = result.get("printed", "").strip()[:PRINTED_SHOWN]
     if own:
@@ -213,9 +228,11 @@ def check(submitted, assignment, cells, limits, workdir, libs):
         return {}, flags
     functions = [{"grade_id": c.grade_id, "function": c.function, "name": c.name, "wrap": _wrap_name(c.name),
                   "forbidden": list(table.lookup(c.name).forbidden), "callees": sorted(table.callees(c.name)),
-                  "after": where.get(c.grade_id, len(student_code))} for c in todo]
+                  "after": where.get(c.grade_id, len(student_code)), **_method(c.name)} for c in todo]
     job = Path(workdir) / "job"
-    data, timed_out = run(job, student_code, functions, {c.grade_id: _cases(c.name) for c in todo},
+    arguments = {c.grade_id: _cases(c.name) for c in todo}
+    arguments.update({f"{c.grade_id}:method": _probes(c.name) for c in todo if c.name in method.RULES})
+    data, timed_out = run(job, student_code, functions, arguments,
                           table.oracle_modules(assignment), libs, limits)
     results = parse(data, {c.grade_id for c in todo})
     checks = {}
@@ -369,4 +386,14 @@ def _valid(result, arrays):
     return (result.get("status") in STATUSES and isinstance(result.get("records"), list)
             and all(record(item) for item in result["records"])
             and isinstance(result.get("attempts"), list) and all(isinstance(a, str) for a in result["attempts"])
-            and isinstance(result.get("printed"), str))
+            and isinstance(result.get("printed"), str) and _valid_measures(result.get("method")))
+
+
+def _valid_measures(measures):
+    """None, or student_run's ([(lines, calls, returned)] of two probes, tampered)."""
+    if measures is None:
+        return True
+    return (isinstance(measures, list) and len(measures) == 2 and isinstance(measures[1], bool)
+            and isinstance(measures[0], list) and len(measures[0]) == 2
+            and all(isinstance(m, list) and len(m) == 3 and all(isinstance(v, int) for v in m[:2])
+                    and isinstance(m[2], bool) for m in measures[0]))

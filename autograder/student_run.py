@@ -148,7 +148,28 @@ def run_cells(cells, namespace, seconds):
             signal.setitimer(signal.ITIMER_REAL, 0)
 
 
-def frame(item, namespace, args_list, seconds):
+def measure_method(item, function, namespace, own, probes):
+    """``method.measure`` of the graded function on its two probes (JSON-ready), or None."""
+    from cnn_utils import method
+
+    if "method" not in item or probes is None or not callable(function):
+        return None
+    rule = method.RULES.get(item["name"])
+    if rule is None:
+        return None
+    counted = method.counted(rule, namespace, own)
+    signal.setitimer(signal.ITIMER_REAL, 30)
+    try:
+        results, tampered = method.measure(function, copy.deepcopy(probes), counted,
+                                           extra_library=[os.path.dirname(os.path.abspath(__file__))])
+    except Timer:
+        return None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    return [[list(r) for r in results], tampered]
+
+
+def frame(item, namespace, args_list, seconds, probes=None):
     """The frame of one graded function: its calls, what it returned and printed. While it runs,
     the functions it calls as the reference (``item["callees"]``: earlier assignments' and its
     notebook's, ``table.callees``) answer through oracle_run, and the stand-ins of the loop
@@ -160,6 +181,7 @@ def frame(item, namespace, args_list, seconds):
     function = namespace.get(item["function"])
     if callable(function) and item.get("wrap"):
         function = getattr(drivers, item["wrap"])(function)
+    own = namespace.get((item.get("method") or {}).get("through") or "")   # the student's, before the bindings
     printed = io.StringIO()
     # this child grades one function: the bindings need no undoing
     namespace.update(oracle_functions(item["callees"], *item["oracle"]) if item["callees"] else {})
@@ -167,15 +189,18 @@ def frame(item, namespace, args_list, seconds):
     if callable(function):
         with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
             records, arrays, status = call_all(function, args_list, seconds)
+            measures = measure_method(item, function, namespace, own, probes) if status == "done" else None
     else:
-        records, arrays, status = [], {}, "undefined"
+        records, arrays, status, measures = [], {}, "undefined", None
     result = {"grade_id": item["grade_id"], "status": status, "records": records,
               "attempts": sorted(set(attempts)), "printed": printed.getvalue()[:PRINTED_CHARS]}
+    if measures is not None:
+        result["method"] = measures
     arrays["result"] = json.dumps(result)
     return frames.encode(arrays)
 
 
-def call_in_child(item, namespace, args_list, seconds, result_fd, folder):
+def call_in_child(item, namespace, args_list, seconds, result_fd, folder, probes=None):
     """Fork; the child calls the function and leaves its frame in a file in ``folder``; this
     process waits (at most the cell time and a margin), then copies a complete frame to
     ``result_fd``."""
@@ -184,7 +209,7 @@ def call_in_child(item, namespace, args_list, seconds, result_fd, folder):
     if pid == 0:
         try:
             os.close(result_fd)
-            data = frame(item, namespace, args_list, seconds)
+            data = frame(item, namespace, args_list, seconds, probes)
             with open(path + ".part", "wb") as handle:
                 handle.write(data)
             os.rename(path + ".part", path)
@@ -223,7 +248,8 @@ def main(job_dir, result_fd):
     for item in job["functions"]:   # each where its test cell stands: later cells have not run yet
         run_cells(job["cells"][ran:item["after"]], namespace, job["seconds"])
         ran = max(ran, item["after"])
-        call_in_child(item, namespace, arguments[item["grade_id"]], job["seconds"], result_fd, folder)
+        call_in_child(item, namespace, arguments[item["grade_id"]], job["seconds"], result_fd, folder,
+                      arguments.get(f"{item['grade_id']}:method"))
     shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -739,6 +739,39 @@ def test_a_bug_costs_points_in_its_own_function_only_within_a_notebook_too(tmp_p
                 (assignment, rows[grade_id])
 
 
+def _loop_evasions(loops):
+    """Ways to reach the student's loop version (``loops``: the source of their conv_backward_naive)
+    in conv_backward_flipped without the name conv_backward_naive."""
+    def named(name):
+        return loops.replace("def conv_backward_naive", f"def {name}")
+    return {"copy": named("conv_backward_flipped"),
+            "default argument": named("mine") + "\n\ndef conv_backward_flipped(dout, cache, _loops=mine):\n"
+                                                "    return _loops(dout, cache)\n",
+            "partial": named("mine") + "\n\nimport functools\nconv_backward_flipped = functools.partial(mine)\n",
+            "exec": f"exec({named('conv_backward_flipped')!r})\n"}
+
+
+def test_the_flipped_method_is_graded_by_what_the_code_does_in_both_runs(tmp_path):
+    """Through the real pipeline: each way around the name rule scores 0 with the method's sentence
+    (kernel and re-check: the re-check's feedback is what the student reads); the solution keeps 8/8."""
+    submitted = tmp_path / "submitted"
+    solution = read_notebook(ROOT / "solutions" / "a2_conv_backward" / "conv_backward.ipynb")
+    loops = next(c.source for c in solution.cells if nbgrader_meta(c).get("grade_id") == "conv_backward_naive")
+    students = {f"way{k}": source for k, source in enumerate(_loop_evasions(loops).values())}
+    for student, source in {**students, "solved": None}.items():
+        name, nb = _solved("a2_conv_backward", {} if source is None else {"conv_backward_flipped": source})
+        (submitted / student / "a2_conv_backward").mkdir(parents=True)
+        nbformat.write(nb, str(submitted / student / "a2_conv_backward" / name))
+    grade_cli(ROOT, submitted, 2, "--out", str(tmp_path / "out"), "--dry-run")
+    rows = {r["student"]: r for r in read_csv(tmp_path / "out" / "grades.csv")
+            if r["grade_id"] == "test_conv_backward_flipped"}
+    assert rows["solved"]["score"] == rows["solved"]["max_score"] and not rows["solved"]["flags"]
+    for student in students:
+        assert float(rows[student]["score"]) == 0 and "tampered" not in rows[student]["flags"], rows[student]
+        page = (tmp_path / "out" / "feedback" / f"{student}.html").read_text()
+        assert "conv_backward_flipped loops over output positions" in page, student
+
+
 BORROWED_NETWORK = ("import importlib\n"
                     "ThreeLayerConvNet = importlib.import_module('cnn_utils.refer' + 'ence.cnn').ThreeLayerConvNet\n")
 

@@ -8,6 +8,7 @@ reaching stderr.
 """
 
 import ast
+import inspect
 import pathlib
 import subprocess
 import sys
@@ -23,7 +24,8 @@ from student_impls.buggy import BUGGY, VARIANTS
 CORRECT = {
     "conv_forward_naive": [conv.conv_forward_loops, conv.conv_forward_einsum, conv.conv_forward_strided],
     "conv_backward_naive": [conv.conv_backward_loops, conv.conv_backward_einsum, conv.conv_backward_full],
-    "conv_backward_flipped": [conv.conv_backward_full, conv.conv_backward_loops, conv.conv_backward_einsum],
+    "conv_backward_flipped": [conv.conv_backward_full, conv.conv_backward_flipped_per_sample,
+                              conv.conv_backward_flipped_taps_dw],
     "max_pool_forward_naive": [pool.max_pool_forward_loops, pool.max_pool_forward_vectorized,
                                pool.max_pool_forward_strided],
     "max_pool_backward_naive": [pool.max_pool_backward_loops, pool.max_pool_backward_vectorized,
@@ -34,10 +36,10 @@ CORRECT = {
                                 pool.avg_pool_backward_taps],
     "im2col_indices": [cols.im2col_fancy, cols.im2col_loops, cols.im2col_strided],
     "col2im_indices": [cols.col2im_add_at, cols.col2im_loops, cols.col2im_taps],
-    "conv_forward_im2col": [cols.conv_forward_im2col_fancy, cols.conv_forward_im2col_loops,
+    "conv_forward_im2col": [cols.conv_forward_im2col_fancy, cols.conv_forward_im2col_tensordot,
                             cols.conv_forward_im2col_strided],
     "conv_backward_im2col": [cols.conv_backward_im2col_add_at, cols.conv_backward_im2col_taps,
-                             cols.conv_backward_im2col_loops],
+                             cols.conv_backward_im2col_tensordot],
     "max_pool_backward_im2col": [cols.max_pool_backward_im2col_argmax,
                                  cols.max_pool_backward_im2col_recompute,
                                  cols.max_pool_backward_im2col_strided],
@@ -335,6 +337,53 @@ def test_flipped_backward_that_calls_the_loop_version_scores_zero(capfd):
     assert score == 0
     assert "MethodNotAllowed: conv_backward_naive is switched off while conv_backward_flipped is graded" in out
     assert graded(capfd, "conv_backward_naive", a2["conv_backward_naive"])[0] == 10   # itself: fine
+
+
+LOOPS = inspect.getsource(conv.conv_backward_loops).replace("def conv_backward_loops", "def {name}")
+# Ways around a name-based rule: each runs the loop version of conv_backward (the student's own)
+# under another name, and each loses the flipped exercise's points with the method's sentence.
+EVASIONS = {
+    "copy": LOOPS.format(name="conv_backward_flipped"),
+    "default argument": LOOPS.format(name="mine") + (
+        "def conv_backward_flipped(dout, cache, _loops=mine):\n    return _loops(dout, cache)\n"),
+    "closure": LOOPS.format(name="mine") + (
+        "def _make(loops):\n    def conv_backward_flipped(dout, cache):\n        return loops(dout, cache)\n"
+        "    return conv_backward_flipped\nconv_backward_flipped = _make(mine)\n"),
+    "partial": LOOPS.format(name="mine") + "import functools\nconv_backward_flipped = functools.partial(mine)\n",
+    "method": "class Layer:\n" + "".join("    " + line + "\n" for line in LOOPS.format(
+        name="backward").replace("(dout, cache)", "(self, dout, cache)").splitlines()) +
+        "conv_backward_flipped = Layer().backward\n",
+    "exec": f"exec({LOOPS.format(name='conv_backward_flipped')!r})\n",
+}
+
+
+@pytest.mark.parametrize("way", sorted(EVASIONS))
+def test_the_flipped_method_is_graded_however_the_loops_are_reached(capfd, way):
+    a2 = notebook("from student_impls.conv import conv_setup\n" + EVASIONS[way])
+    score, out = graded(capfd, "conv_backward_flipped", a2["conv_backward_flipped"], points=8)
+    assert score == 0 and "conv_backward_flipped loops over output positions" in out, out
+    assert "20 of 20 random cases fully correct" in out    # the values are right: the method is not
+
+
+def test_the_flipped_method_computes_with_the_forward_convolution(capfd):
+    score, out = graded(capfd, "conv_backward_flipped", conv.conv_backward_einsum, points=8)
+    assert score == 0 and "conv_backward_flipped never called conv_forward_naive" in out
+
+
+@pytest.mark.parametrize("name, student", [
+    ("conv_forward_im2col", cols.conv_forward_im2col_loops),
+    ("conv_backward_im2col", cols.conv_backward_im2col_loops),
+    ("max_pool_backward_im2col", pool.max_pool_backward_loops)])
+def test_im2col_functions_that_loop_over_positions_score_zero(capfd, name, student):
+    score, out = graded(capfd, name, student)
+    assert score == 0 and f"{name} loops over output positions" in out, out
+
+
+def test_a_function_that_turns_the_tracer_off_fails_the_method(capfd):
+    a2 = notebook("import sys\n" + LOOPS.format(name="mine") +
+                  "def conv_backward_flipped(dout, cache):\n    sys.settrace(None)\n    return mine(dout, cache)\n")
+    score, out = graded(capfd, "conv_backward_flipped", a2["conv_backward_flipped"], points=8)
+    assert score == 0 and "changed Python's tracer" in out
 
 
 @pytest.mark.parametrize("name, loop, call", [

@@ -21,7 +21,7 @@ from numbers import Real
 
 import numpy as np
 
-from cnn_utils import isolation
+from cnn_utils import isolation, method
 from cnn_utils.grading import compare, report, table
 from cnn_utils.grading.cases import make_cases
 from cnn_utils.grading.mistakes import MISTAKES, candidates
@@ -230,7 +230,7 @@ def _check_count(count):
     return count
 
 
-def grade(name, student_fn, points, seed=0, cases=None, wrapped=False):
+def grade(name, student_fn, points, seed=0, cases=None, wrapped=False, measures=None):
     """Grade a student's function against the reference on randomized cases; print the feedback.
 
     Inputs:
@@ -241,10 +241,13 @@ def grade(name, student_fn, points, seed=0, cases=None, wrapped=False):
     - cases: number of cases (None: the function's default, 14-20)
     - wrapped: True if student_fn is already called as the cases are (the re-check's replay of
       what the student's function returned)
+    - measures: with ``wrapped``, what ``method.measure`` found in the re-check's student process
+      (where the method is the lesson: ``method.RULES``); without it, it is measured here
 
     While the cases run, the names the student's function looks up in its notebook resolve as
     ``table.replacements`` says: the functions it calls (``table.callees``) to the reference, the loop
-    versions the exercise replaces to a stand-in that raises (and costs all the points).
+    versions the exercise replaces to a stand-in that raises (and costs all the points). Where the
+    method is the lesson, code that does not follow it scores 0 (``method.verdict``).
 
     Returns:
     - score: points * fraction of (case, output) checks passed, rounded to 2 decimals
@@ -263,8 +266,12 @@ def grade(name, student_fn, points, seed=0, cases=None, wrapped=False):
         function = spec.wrap(student_fn) if spec.wrap and not wrapped else student_fn
         # the re-check (wrapped) binds these in the student process: student_fn is a replay there
         namespace = None if wrapped else isolation.namespace_of(student_fn)
+        rule = method.RULES.get(name)
+        own = namespace.get(rule.through) if rule and rule.through and namespace is not None else None
         with isolation.substituted(namespace, table.replacements(name)):
             results = [run_case(spec, function, case) for case in case_list]
+            if rule and not wrapped:
+                measures = _probe(spec, rule, function, method.counted(rule, namespace, own))
         with silenced():
             findings = diagnose(spec, case_list, results)
     passed = sum(message is None for result in results for message in result.checks.values())
@@ -272,6 +279,20 @@ def grade(name, student_fn, points, seed=0, cases=None, wrapped=False):
     score = round(points * passed / total, 2)
     if any((result.kind or "").startswith(isolation.METHOD_NOT_ALLOWED) for result in results):
         score = 0.0   # it called a loop version the exercise replaces: the method is what is graded
+    problem = method.verdict(name, *measures) if name in method.RULES and measures else None
+    if problem:
+        score = 0.0
     hint_variables = table.HINT_VARIABLES[spec.layout]
-    print(report.render(name, spec, case_list, results, findings, score, points, hint_variables))
+    text = report.render(name, spec, case_list, results, findings, score, points, hint_variables)
+    print(text if problem is None else text.replace("\nScore:", f"\n{problem}\nScore:"))
     return score
+
+
+def probe_args(spec, rule):
+    """The arguments of the method's two probes (``method.probe_inputs``), as the cases are called."""
+    return [spec.student_args(method.probe_inputs(rule.kind, size)) for size in method.SIZES]
+
+
+def _probe(spec, rule, function, counted):
+    with silenced():
+        return method.measure(function, probe_args(spec, rule), counted)

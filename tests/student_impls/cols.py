@@ -105,6 +105,15 @@ def _conv_forward_with(im2col):
     return conv_forward_im2col
 
 
+def conv_forward_im2col_tensordot(x, w, b, conv_param):
+    """The columns of im2col_strided, multiplied with tensordot instead of @."""
+    F, _, HH, WW = w.shape
+    x_cols = im2col_strided(x, HH, WW, conv_param["pad"], conv_param["stride"])
+    H_out, W_out = out_size(x.shape[2], x.shape[3], HH, WW, conv_param["pad"], conv_param["stride"])
+    out = np.tensordot(w.reshape(F, -1), x_cols, axes=1) + b[:, None]
+    return out.reshape(F, H_out, W_out, x.shape[0]).transpose(3, 0, 1, 2), (x, w, b, conv_param, x_cols)
+
+
 conv_forward_im2col_fancy = _conv_forward_with(im2col_fancy)
 conv_forward_im2col_loops = _conv_forward_with(im2col_loops)
 conv_forward_im2col_strided = _conv_forward_with(im2col_strided)
@@ -121,6 +130,17 @@ def _conv_backward_with(col2im):
         dx = col2im(dx_cols, x.shape, HH, WW, conv_param["pad"], conv_param["stride"])
         return dx, dw, db
     return conv_backward_im2col
+
+
+def conv_backward_im2col_tensordot(dout, cache):
+    """The products with tensordot, dx's columns folded back by col2im_taps."""
+    x, w, b, conv_param, x_cols = cache
+    F = w.shape[0]
+    d = dout.transpose(1, 2, 3, 0).reshape(F, -1)
+    dw = np.tensordot(d, x_cols, axes=([1], [1])).reshape(w.shape)
+    dx_cols = np.tensordot(w.reshape(F, -1), d, axes=([0], [0]))
+    dx = col2im_taps(dx_cols, x.shape, w.shape[2], w.shape[3], conv_param["pad"], conv_param["stride"])
+    return dx, dw, dout.sum(axis=(0, 2, 3))
 
 
 conv_backward_im2col_add_at = _conv_backward_with(col2im_add_at)

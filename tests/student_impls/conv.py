@@ -108,8 +108,14 @@ def conv_backward_einsum(dout, cache):
     return dx_pad[:, :, pad:pad + H, pad:pad + W], dw, dout.sum(axis=(0, 2, 3))
 
 
+def conv_forward_naive(x, w, b, conv_param):
+    """The forward pass as a2's notebook has it (pasted from a1): the flipped backward computes with it."""
+    return conv_forward_strided(x, w, b, conv_param)
+
+
 def conv_backward_full(dout, cache):
-    """dx as a full convolution of the stride-dilated dout with the flipped kernel; dw as a convolution."""
+    """dx as a full convolution of the stride-dilated dout with the flipped kernel; dw as a convolution,
+    both computed by conv_forward_naive."""
     x, w, b, conv_param = cache[:4]
     N, C, H, W = x.shape
     F, _, HH, WW = w.shape
@@ -120,8 +126,21 @@ def conv_backward_full(dout, cache):
     reach_h, reach_w = dil * (HH - 1), dil * (WW - 1)
     full = np.pad(spread, ((0, 0), (0, 0), (reach_h, Hp - spread.shape[2]), (reach_w, Wp - spread.shape[3])))
     flipped = np.flip(w, axis=(2, 3)).transpose(1, 0, 2, 3)
-    dx_pad, _ = conv_forward_strided(full, flipped, np.zeros(C), {"stride": 1, "pad": 0, "dilation": dil})
-    dw_t, _ = conv_forward_strided(x_pad.transpose(1, 0, 2, 3), dout.transpose(1, 0, 2, 3), np.zeros(F),
-                                   {"stride": dil, "pad": 0, "dilation": stride})
+    dx_pad, _ = conv_forward_naive(full, flipped, np.zeros(C), {"stride": 1, "pad": 0, "dilation": dil})
+    dw_t, _ = conv_forward_naive(x_pad.transpose(1, 0, 2, 3), dout.transpose(1, 0, 2, 3), np.zeros(F),
+                                 {"stride": dil, "pad": 0, "dilation": stride})
     dw = dw_t[:, :, :HH, :WW].transpose(1, 0, 2, 3)
     return dx_pad[:, :, pad:pad + H, pad:pad + W], dw, dout.sum(axis=(0, 2, 3))
+
+
+def conv_backward_flipped_per_sample(dout, cache):
+    """conv_backward_full one sample at a time: a loop over samples, none over output positions."""
+    x, w, b, conv_param = cache[:4]
+    parts = [conv_backward_full(dout[n:n + 1], (x[n:n + 1], w, b, conv_param)) for n in range(x.shape[0])]
+    return np.concatenate([part[0] for part in parts]), sum(part[1] for part in parts), sum(part[2] for part in parts)
+
+
+def conv_backward_flipped_taps_dw(dout, cache):
+    """dx by the flipped-kernel convolution; dw and db by kernel taps."""
+    _, dw, db = conv_backward_einsum(dout, cache)
+    return conv_backward_full(dout, cache)[0], dw, db

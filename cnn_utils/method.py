@@ -1,0 +1,157 @@
+"""The method of the exercises where it is the lesson, checked by what the code does, not by names.
+
+``conv_backward_flipped`` must compute its gradients with the forward convolution, and the
+``*_im2col`` functions with whole-array operations: neither may loop in Python over the output
+positions. Each is called on two probes that differ only in the output's size (4 x 4 and
+12 x 12), under a line tracer that counts the lines of Python run outside the libraries
+(numpy, the standard library, ``cnn_utils``, the grader): code that loops over output positions
+runs more lines as the output grows, code that loops only over kernel taps, channels or samples
+does not. However the loop is reached (renamed, aliased through a default argument, a closure,
+``functools.partial``, a method, ``exec``), it is counted. For ``conv_backward_flipped`` the calls
+of ``conv_forward_naive`` are counted too, through the object the notebook's name is bound to and
+through the student's own function object. A function that turns the tracer off while it is
+checked fails the check. The hidden tests (``cnn_utils.grading``), the re-check's student process
+and the visible checks (``check``) use this module; it imports no instructor code.
+"""
+
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cnn_utils import isolation
+
+SIZES = (4, 12)   # the output's height and width in the two probes
+
+
+@dataclass(frozen=True)
+class Rule:
+    kind: str             # the probes' shape: "conv_forward", "conv_backward" or "pool_backward"
+    what: str             # the method, in the feedback's words
+    through: str = None   # a function the method computes with: it must be called
+
+
+RULES = {
+    "conv_backward_flipped": Rule("conv_backward", "a convolution with the flipped kernel, computed by "
+                                  "conv_forward_naive", through="conv_forward_naive"),
+    "conv_forward_im2col": Rule("conv_forward", "a matrix product on the im2col columns"),
+    "conv_backward_im2col": Rule("conv_backward", "matrix products on the im2col columns and col2im"),
+    "max_pool_backward_im2col": Rule("pool_backward", "whole-array operations on the columns and col2im"),
+}
+
+
+def probe_inputs(kind, size):
+    """Canonical inputs of a probe whose output is ``size`` x ``size`` (2 samples, 2 channels, 2 filters)."""
+    rng = np.random.default_rng(size)
+    if kind == "pool_backward":
+        x = rng.standard_normal((2, 2, 2 * size, 2 * size))
+        return {"x": x, "pool_param": {"pool_height": 2, "pool_width": 2, "stride": 2},
+                "dout": rng.standard_normal((2, 2, size, size))}
+    return {"x": rng.standard_normal((2, 2, size, size)), "w": rng.standard_normal((2, 2, 3, 3)),
+            "b": rng.standard_normal(2), "conv_param": {"stride": 1, "pad": 1},
+            "dout": rng.standard_normal((2, 2, size, size))}
+
+
+def _library(extra=()):
+    """Folders whose code is not the student's: Python's, its packages', cnn_utils' and ``extra``."""
+    folders = {sys.prefix, sys.base_prefix, sys.exec_prefix, str(Path(__file__).resolve().parent), *extra}
+    return tuple(str(Path(folder)) + "/" for folder in folders)
+
+
+def measure(function, args_list, counted=(), extra_library=()):
+    """For ``function(*args)`` on each argument tuple of ``args_list``: (the lines of the student's
+    Python it ran, how many times it called a function in ``counted``, whether it returned); and
+    whether the tracer was tampered with. A probe that raises gives no verdict (the cases grade it)."""
+    library = _library(extra_library)
+    codes = {getattr(target, "__code__", None) for target in counted} - {None}
+    counts = {"lines": 0, "calls": 0}
+
+    def local(frame, event, arg):
+        if event == "line":
+            counts["lines"] += 1
+        return local
+
+    def trace(frame, event, arg):   # called on entering every frame: student code is traced line by line
+        if frame.f_code in codes:
+            counts["calls"] += 1
+        filename = frame.f_code.co_filename
+        return None if filename.startswith(library) or filename.startswith("<frozen") else local
+
+    attempts = []
+    guards = {(module, name): getattr(module, name) for module in (sys, threading)
+              for name in ("settrace", "setprofile")}
+    settrace = guards[sys, "settrace"]
+    results = []
+    for args in args_list:
+        counts.update(lines=0, calls=0)
+        for module, name in guards:   # while it runs, turning the tracer off is refused and noted
+            setattr(module, name, lambda *a, **k: attempts.append(a))
+        returned = True
+        settrace(trace)
+        try:
+            function(*args)
+        except Exception:  # noqa: BLE001 - the student's exception
+            returned = False
+        finally:
+            if sys.gettrace() is not trace:
+                attempts.append("gettrace")
+            settrace(None)
+            for (module, name), value in guards.items():
+                setattr(module, name, value)
+        results.append((counts["lines"], counts["calls"], returned))
+    return results, bool(attempts)
+
+
+def verdict(name, measured, tampered):
+    """None if ``name``'s method holds for the measures of its two probes (from ``measure``), else
+    the feedback's sentence saying what the code did instead."""
+    rule = RULES[name]
+    if tampered:
+        return (f"{name} changed Python's tracer while its method was checked; the check cannot "
+                "see what it does, so it scores 0.")
+    if len(measured) != 2 or not all(returned for _, _, returned in measured):
+        return None
+    (small, _, _), (big, calls, _) = measured
+    grown = (SIZES[1] ** 2 - SIZES[0] ** 2) // 2
+    if big - small > grown:
+        return (f"{name} loops over output positions: its own code ran {big} lines of Python on a "
+                f"{SIZES[1]}x{SIZES[1]} output and {small} on a {SIZES[0]}x{SIZES[0]} one. The exercise is "
+                f"{rule.what}, with no Python loop that grows with the output, so it scores 0.")
+    if rule.through and calls == 0:
+        return (f"{name} never called {rule.through}: the exercise is {rule.what}, so it scores 0.")
+    return None
+
+
+def probe_args(name, forward=None):
+    """The two probes' arguments for ``name`` as the visible checks call it: a backward function's
+    cache from ``forward`` (the student's own forward function)."""
+    kind = RULES[name].kind
+    args = []
+    for size in SIZES:
+        i = probe_inputs(kind, size)
+        if kind == "conv_forward":
+            args.append((i["x"], i["w"], i["b"], i["conv_param"]))
+        elif kind == "conv_backward":
+            args.append((i["dout"], forward(i["x"], i["w"], i["b"], i["conv_param"])[1]))
+        else:
+            args.append((i["dout"], forward(i["x"], i["pool_param"])[1]))
+    return args
+
+
+def counted(rule, namespace, own=None):
+    """What counts as a call of ``rule.through``: the object the name is bound to in ``namespace``
+    (the notebook's) and the student's own function ``own``."""
+    if not rule.through or namespace is None:
+        return ()
+    return tuple(target for target in (namespace.get(rule.through), own) if callable(target))
+
+
+def check(function, name, forward=None):
+    """The visible check of ``name``'s method: AssertionError with the grader's sentence if it fails."""
+    targets = counted(RULES[name], isolation.namespace_of(function))
+    measured, tampered = measure(function, probe_args(name, forward), targets)
+    problem = verdict(name, measured, tampered)
+    assert problem is None, problem
+    print(f"{name}: the method checks out ({RULES[name].what}).")
