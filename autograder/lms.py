@@ -7,6 +7,7 @@ One column per nbgrader assignment, headed by its name. A student's grade is the
 minus its late-submission penalty, never below 0 (as nbgrader's own CSV export computes it). There
 is no grade, rather than 0, when the student submitted nothing (a late submission can still come),
 or when the submission still waits for manual grading (a warning names the student and assignment).
+Every cell goes through ``escape.cell``: a student id or name is text, never a formula.
 """
 
 import csv
@@ -15,6 +16,8 @@ from decimal import Decimal
 from nbgrader.api import MissingEntry
 from nbgrader.plugins import ExportPlugin
 from traitlets import Unicode
+
+from autograder.escape import cell, terminal
 
 
 def plain(number):
@@ -34,7 +37,8 @@ def final_scores(gradebook, assignments, students, log):
                 scores.append(None)
                 continue
             if submission.needs_manual_grade:
-                log.warning("Not exporting %s's %s: it still needs manual grading", student.id, assignment.name)
+                log.warning("Not exporting %s's %s: it still needs manual grading", terminal(student.id),
+                            terminal(assignment.name))
                 scores.append(None)
             else:
                 scores.append(max(0.0, submission.score - submission.late_submission_penalty))
@@ -54,7 +58,7 @@ class LmsExportPlugin(ExportPlugin):
         graded = final_scores(gradebook, assignments, students, self.log)
         self.log.info("Exporting grades to %s", self.to)
         with open(self.to, "w", newline="", encoding="utf-8") as file:
-            csv.writer(file).writerows(self.rows(assignments, graded))
+            csv.writer(file).writerows([cell(value) for value in row] for row in self.rows(assignments, graded))
 
     def cells(self, scores):
         return [self.no_grade if score is None else plain(score) for score in scores]
