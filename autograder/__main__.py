@@ -12,7 +12,7 @@ from pathlib import Path
 
 from traitlets import TraitError
 
-from autograder import course, course_files, escape, feedback, gradebook, pipeline, report, sandbox, settings
+from autograder import course, course_files, escape, feedback, gradebook, handed_in, pipeline, report, sandbox, settings
 from autograder.sandbox import Limits
 
 log = logging.getLogger("autograder")
@@ -126,6 +126,12 @@ def _grade(args):
             for student in left_out:
                 log.warning("%r is not a plain file name: graded and in the gradebook, but not in "
                             "autograded/ (nbgrader reads student ids as glob patterns)", student)
+        else:
+            handed_in.mark_unknown(results, options.due_dates)
+        for result in results:
+            if handed_in.UNKNOWN_TIME in result.flags:
+                log.warning("%s/%s/%s: its timestamp.txt is missing or unreadable, so it counts as late (%s)",
+                            result.student, result.assignment, result.notebook, handed_in.UNKNOWN_TIME)
     _write_reports(results, reports, args.quiet, merge=bool(args.student))
     how = f"on the Dask cluster at {args.scheduler}" if args.scheduler else f"with {options.jobs} job(s)"
     print(f"graded {len(results)} notebooks in {time.monotonic() - start:.1f} s {how} (workers {workers:.1f} s)")
