@@ -4,10 +4,14 @@ Real Unix users submit with `nbgrader submit`; the instructor (root here) collec
 collect` and the course's config. A classmate forges a folder named after another student, slips
 a file into a submission, or a student links a file only the collector can read, or forges an
 early timestamp.txt: collect refuses the folder, or writes the time the files were last changed.
+And where a submission's time is still unknown when it is graded (timestamp.txt missing or
+garbled in submitted/), `python -m autograder grade` counts it late, and says so.
 The students run the hub users' environment (`make hub-setup`: /root's Python is not theirs to run).
-Needs root (useradd, runuser) and that environment: skipped without them, failed under CI=true.
+The collect tests need root (useradd, runuser) and that environment, the grading test the sandbox:
+skipped without them, failed under CI=true.
 """
 
+import csv
 import datetime
 import os
 import shutil
@@ -19,11 +23,11 @@ from pathlib import Path
 
 import pytest
 
+from conftest import require_sandbox
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "deploy"))
 import local_hub  # noqa: E402  (deploy/ is not a package)
-
-pytestmark = pytest.mark.hub
 
 ASSIGNMENT, NOTEBOOK = "a1_conv_forward", "conv_forward"
 ALICE, BOB = "cnnx-alice", "cnnx-bob"
@@ -127,6 +131,7 @@ folder.mkdir()
 """
 
 
+@pytest.mark.hub
 def test_a_classmates_forged_folder_is_refused_and_the_real_submission_stays(fresh):
     real, _ = submit(fresh, ALICE, "alice_correct")
     forged = fresh["inbound"] / f"{ALICE}+{ASSIGNMENT}+2030-01-01 00:00:00.000000 UTC+forged"
@@ -148,6 +153,7 @@ LINK = "import os, sys\nos.remove(os.path.join(sys.argv[1], 'conv_forward.ipynb'
        "os.symlink(sys.argv[2], os.path.join(sys.argv[1], 'conv_forward.ipynb'))\n"
 
 
+@pytest.mark.hub
 @pytest.mark.parametrize("attack", ["classmate's file", "link to the solution"])
 def test_a_submission_holding_what_is_not_the_students_is_refused(fresh, attack):
     _, folder = submit(fresh, ALICE, "alice_correct")
@@ -173,6 +179,7 @@ os.utime(folder, (946684800, 946684800))
 """
 
 
+@pytest.mark.hub
 def test_a_forged_early_timestamp_gives_the_time_the_files_last_changed(fresh):
     from nbgrader.utils import parse_utc
 
@@ -185,3 +192,41 @@ def test_a_forged_early_timestamp_gives_the_time_the_files_last_changed(fresh):
     written = (collected(fresh, ALICE) / "timestamp.txt").read_text()
     when = parse_utc(written)
     assert before < forged_at <= when <= datetime.datetime.now(datetime.UTC).replace(tzinfo=None), written
+
+
+DUE = "2026-01-01 00:00:00 UTC"
+STAMPS = {"ontime": "2025-12-31 23:00:00.000000 UTC", "nostamp": None, "garbled": "handed in on time, honest"}
+LIMITS = "c.Autograder.cell_timeout = 15\nc.Autograder.notebook_timeout = 60\nc.Autograder.memory = 1500\n"
+
+
+@pytest.mark.autograder
+def test_a_submission_of_unknown_time_counts_as_late_and_is_flagged(tmp_path):
+    from nbgrader.api import Gradebook
+
+    from autograder.handed_in import UNKNOWN_TIME
+
+    require_sandbox()
+    shutil.copy(ROOT / "nbgrader_config.py", tmp_path)
+    shutil.copytree(ROOT / "solutions" / ASSIGNMENT, tmp_path / "solutions" / ASSIGNMENT)
+    with open(tmp_path / "nbgrader_config.py", "a") as handle:
+        handle.write(LIMITS + f"c.Autograder.due_dates = {{{ASSIGNMENT!r}: {DUE!r}}}\n")
+    for name, stamp in STAMPS.items():
+        folder = tmp_path / "submitted" / name / ASSIGNMENT
+        folder.mkdir(parents=True)
+        shutil.copy(SAMPLES / "alice_correct" / ASSIGNMENT / f"{NOTEBOOK}.ipynb", folder)
+        if stamp:
+            (folder / "timestamp.txt").write_text(stamp)
+    done = subprocess.run([sys.executable, "-m", "autograder", "grade", ASSIGNMENT, "--jobs", "2"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    with open(tmp_path / "reports" / "grades.csv", newline="") as handle:
+        flagged = {row["student"]: UNKNOWN_TIME in row["flags"].split(";") for row in csv.DictReader(handle)}
+    assert flagged == {"garbled": True, "nostamp": True, "ontime": False}
+    table = [line for line in done.stdout.splitlines() if UNKNOWN_TIME in line]
+    assert table and {line.split()[0] for line in table} == {"garbled", "nostamp"}, done.stdout
+    assert "garbled" in done.stderr and "counts as late" in done.stderr, done.stderr
+    with Gradebook(f"sqlite:///{tmp_path / 'gradebook.db'}", course_id="cnn-backprop") as gb:
+        lost = {name: (gb.find_submission(ASSIGNMENT, name).total_seconds_late > 0,
+                       gb.find_submission(ASSIGNMENT, name).late_submission_penalty) for name in STAMPS}
+        score = gb.find_submission(ASSIGNMENT, "ontime").score
+    assert score > 0 and lost == {"ontime": (False, 0), "nostamp": (True, score), "garbled": (True, score)}, lost
