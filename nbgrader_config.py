@@ -43,6 +43,10 @@ c.GenerateFeedback.preprocessors = [
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 
+# `nbgrader export` writes its CSV through our plugin: quoted as CSV, and a student id such as
+# =HYPERLINK(...) stays text in a spreadsheet (the LMS exporters in autograder/lms.py do the same).
+c.ExportApp.plugin_class = "autograder.csv_export.EscapedCsvExportPlugin"
+
 # Late submissions: nbgrader's plugin, applied by `python -m autograder grade` and by
 # `nbgrader autograde` alike. 'zero': a late notebook scores 0; 'none': no penalty. A part of
 # the score per started day: c.AssignLatePenalties.plugin_class = "autograder.late.PerDayPenalty"

@@ -2,7 +2,6 @@
 installed as ``cnn-autograder``). Grading needs Linux: student code runs in a bubblewrap sandbox."""
 
 import argparse
-import csv
 import importlib.metadata
 import logging
 import sys
@@ -13,7 +12,8 @@ from pathlib import Path
 
 from traitlets import TraitError
 
-from autograder import cgroups, course, course_files, feedback, gradebook, pipeline, report, sandbox, settings
+from autograder import (cgroups, course, course_files, escape, feedback, gradebook, handed_in, pipeline, report,
+                        sandbox, settings)
 from autograder.sandbox import Limits
 
 log = logging.getLogger("autograder")
@@ -131,6 +131,12 @@ def _grade(args):
             for student in left_out:
                 log.warning("%r is not a plain file name: graded and in the gradebook, but not in "
                             "autograded/ (nbgrader reads student ids as glob patterns)", student)
+        else:
+            handed_in.mark_unknown(results, options.due_dates)
+        for result in results:
+            if handed_in.UNKNOWN_TIME in result.flags:
+                log.warning("%s/%s/%s: its timestamp.txt is missing or unreadable, so it counts as late (%s)",
+                            result.student, result.assignment, result.notebook, handed_in.UNKNOWN_TIME)
     _write_reports(results, reports, args.quiet, merge=bool(args.student))
     how = f"on the Dask cluster at {args.scheduler}" if args.scheduler else f"with {options.jobs} job(s)"
     print(f"graded {len(results)} notebooks in {time.monotonic() - start:.1f} s {how} (workers {workers:.1f} s)")
@@ -161,11 +167,7 @@ def _grade_on_cluster(scheduler, found, plans, template, limits, jobs, scratch, 
 def _write_reports(results, reports, quiet, merge=False):
     """``merge``: only some students were graded; grades.csv keeps the rows of the others."""
     reports.mkdir(parents=True, exist_ok=True)
-    kept = _other_rows(reports / "grades.csv", results) if merge else []
-    report.write_csv(results, reports / "grades.csv")
-    if kept:
-        with open(reports / "grades.csv", "a", newline="") as handle:
-            csv.DictWriter(handle, fieldnames=report.COLUMNS).writerows(kept)
+    report.write_csv(results, reports / "grades.csv", keep_others=merge)
     pictures = report.histograms(results, reports)
     pages = feedback.write(results, reports)
     for result in results:
@@ -182,15 +184,6 @@ def _write_reports(results, reports, quiet, merge=False):
     log.info("feedback:  %s/<student>.html", pages)
     for picture in pictures:
         log.info("histogram: %s", picture)
-
-
-def _other_rows(path, results):
-    """The rows of an earlier grades.csv whose (student, assignment) ``results`` do not grade again."""
-    if not path.is_file():
-        return []
-    graded = {(row["student"], row["assignment"]) for row in report.rows(results)}
-    with open(path, newline="") as handle:
-        return [row for row in csv.DictReader(handle) if (row["student"], row["assignment"]) not in graded]
 
 
 def _settings_help():
@@ -251,15 +244,24 @@ def parser():
     return main
 
 
+class TerminalFormatter(logging.Formatter):
+    """Log lines with their control characters shown escaped (a student id can hold any)."""
+
+    def format(self, record):
+        return escape.terminal(super().format(record))
+
+
 def main(argv=None):
     args = parser().parse_args(argv)
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s" if args.verbose else "%(message)s"))
+    handler.setFormatter(TerminalFormatter("%(asctime)s %(levelname)s %(message)s" if args.verbose else "%(message)s"))
     log.addHandler(handler)
     log.propagate = False
     log.setLevel(logging.DEBUG if args.verbose else logging.WARNING if getattr(args, "quiet", False) else logging.INFO)
     if args.verbose:   # nbgrader's own steps too
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+        steps = logging.StreamHandler()
+        steps.setFormatter(TerminalFormatter("%(asctime)s %(name)s %(message)s"))
+        logging.basicConfig(level=logging.INFO, handlers=[steps])
     try:
         args.run(args)
     except GradingError as error:

@@ -37,6 +37,8 @@ FLAG_TEXT = {
     "not-rechecked": "this cell could not be checked outside the notebook, so it scores 0; tell the instructor",
     "unsandboxed": "graded without the sandbox (the instructor chose --unsafe-no-sandbox)",
     "needs-manual-grading": "a written answer: the instructor grades it by hand, so it has no score yet",
+    "unknown-submission-time": "no submission time could be read (timestamp.txt missing or unreadable): "
+                               "it counts as handed in when it was graded, after the due date",
 }
 SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")
 STYLE = ("body{font-family:sans-serif;max-width:60em;margin:2em auto}pre{background:#f6f6f6;padding:.6em;"

@@ -28,6 +28,7 @@ import nbformat
 
 from autograder import cgroups, feedback, integrity, kernel, sandbox, structure
 from autograder.course import COURSE_ID, load_config, nbgrader_meta, quiet_nbgrader, read_notebook
+from autograder.escape import terminal
 
 TIMEOUT_ERRORS = {"CellTimeoutError"}   # what nbgrader adds to a cell stopped by Execute.timeout
 OUT_OF_TIME = "The notebook did not finish within the time limit; no cell was graded."
@@ -144,8 +145,8 @@ class Worker:
                 return result
             except Exception:  # noqa: BLE001 - one submission's failure never stops the batch
                 detail = traceback.format_exc()
-                print(f"autograder: {submission.student}/{submission.assignment}/{submission.notebook} "
-                      f"could not be graded:\n{detail}", file=sys.stderr)
+                print(terminal(f"autograder: {submission.student}/{submission.assignment}/{submission.notebook} "
+                               f"could not be graded:\n{detail}"), file=sys.stderr)
                 flags.append("grader-error")
             finally:
                 for folder in ("submitted", "autograded"):

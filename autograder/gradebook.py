@@ -10,7 +10,8 @@ auto_score and ``needs_manual_grade``, so the formgrader lists it; one left as
 handed out gets 0 and nbgrader's automatic comment NO_RESPONSE; a manual score
 an instructor already gave is kept.
 
-Submission times come from the submissions' timestamp.txt, due dates from
+Submission times come from the submissions' timestamp.txt (a submission without a readable one
+counts as late where there is a due date, and is flagged: autograder/handed_in.py), due dates from
 ``c.Autograder.due_dates`` (a due date already in the gradebook stays where the config
 gives none), and late penalties from nbgrader's ``AssignLatePenalties.plugin_class``
 (``LateSubmissionPlugin`` and its ``penalty_method`` by default), computed on the final
@@ -21,7 +22,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from autograder import course
+from autograder import course, handed_in
 
 NO_RESPONSE = "No response."   # nbgrader's automatic comment on an answer left as handed out
 
@@ -58,8 +59,8 @@ def _penalize(gb, submission, plugin):
 
 def merge(results, url, names, template, course_dir, config, due_dates=None):
     """Write every result's cell scores, its submission time and late penalty into the gradebook at
-    ``url`` of the course at ``course_dir``; ``config``: its traitlets Config. Returns the number
-    of grades."""
+    ``url`` of the course at ``course_dir``; ``config``: its traitlets Config. Flags the results
+    whose time is unknown (handed_in.mark_unknown). Returns the number of grades."""
     from nbgrader.api import Gradebook
     from nbgrader.utils import parse_utc
 
@@ -70,10 +71,14 @@ def merge(results, url, names, template, course_dir, config, due_dates=None):
         for name, when in (due_dates or {}).items():
             if name in names:
                 gb.update_or_create_assignment(name, duedate=parse_utc(when))
+        due = {a.name: a.duedate for a in gb.assignments if a.name in names and a.duedate is not None}
+        unknown = {id(result) for result in handed_in.mark_unknown(results, due)}
         for result in results:
             gb.update_or_create_student(result.student)
             when = result.files.get("timestamp.txt")
             timestamp = {"timestamp": parse_utc(when)} if when else {}
+            if id(result) in unknown:
+                timestamp = {"timestamp": handed_in.assumed(due[result.assignment])}
             submission = gb.update_or_create_submission(result.assignment, result.student, **timestamp)
             submissions[result.assignment, result.student] = submission
             for cell in result.cells:

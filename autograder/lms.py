@@ -7,6 +7,7 @@ One column per nbgrader assignment, headed by its name. A student's grade is the
 minus its late-submission penalty, never below 0 (as nbgrader's own CSV export computes it). There
 is no grade, rather than 0, when the student submitted nothing (a late submission can still come),
 or when the submission still waits for manual grading (a warning names the student and assignment).
+Every cell of a name, id, email or assignment goes through ``escape.cell``: text, never a formula.
 """
 
 import csv
@@ -15,6 +16,8 @@ from decimal import Decimal
 from nbgrader.api import MissingEntry
 from nbgrader.plugins import ExportPlugin
 from traitlets import Unicode
+
+from autograder.escape import cell, terminal
 
 
 def plain(number):
@@ -34,7 +37,8 @@ def final_scores(gradebook, assignments, students, log):
                 scores.append(None)
                 continue
             if submission.needs_manual_grade:
-                log.warning("Not exporting %s's %s: it still needs manual grading", student.id, assignment.name)
+                log.warning("Not exporting %s's %s: it still needs manual grading", terminal(student.id),
+                            terminal(assignment.name))
                 scores.append(None)
             else:
                 scores.append(max(0.0, submission.score - submission.late_submission_penalty))
@@ -78,12 +82,12 @@ class CanvasExportPlugin(LmsExportPlugin):
     to = Unicode("canvas_grades.csv", help="the CSV file to write").tag(config=True)
 
     def rows(self, assignments, graded):
-        yield ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", *(a.name for a in assignments)]
+        yield ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", *(cell(a.name) for a in assignments)]
         yield ["Points Possible", "", "", "", "", *(plain(a.max_score) for a in assignments)]
         for student, scores in graded:
             name = ", ".join(filter(None, [student.last_name, student.first_name])) or student.id
             canvas_id = student.lms_user_id if (student.lms_user_id or "").isdigit() else ""
-            yield [name, canvas_id, "", student.id, "", *self.cells(scores)]
+            yield [cell(name), canvas_id, "", cell(student.id), "", *self.cells(scores)]
 
 
 class MoodleExportPlugin(LmsExportPlugin):
@@ -104,6 +108,6 @@ class MoodleExportPlugin(LmsExportPlugin):
     def rows(self, assignments, graded):
         graded = list(graded)
         by_email = all(student.email for student, _ in graded)
-        yield ["Email address" if by_email else "Username", *(a.name for a in assignments)]
+        yield ["Email address" if by_email else "Username", *(cell(a.name) for a in assignments)]
         for student, scores in graded:
-            yield [student.email if by_email else student.id, *self.cells(scores)]
+            yield [cell(student.email if by_email else student.id), *self.cells(scores)]

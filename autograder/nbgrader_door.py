@@ -16,6 +16,8 @@ import nbformat
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 
+from autograder.escape import terminal
+
 
 class DoorError(RuntimeError):
     """Our grader could not grade a submission nbgrader was asked to autograde."""
@@ -50,6 +52,6 @@ def grade(course, assignment, student, db_url):
     if done.returncode:
         lines = [line for line in (done.stderr or done.stdout).splitlines() if line.strip()]
         why = next((line for line in lines if "cannot grade" in line), lines[-1] if lines else "no output")
-        raise DoorError(f"the sandboxed grader could not grade {student}/{assignment} here ({why.strip()}); "
-                        f"grade with `python -m autograder grade {assignment} --student {student}` "
-                        f"in {course} on a machine with bubblewrap")
+        raise DoorError(terminal(f"the sandboxed grader could not grade {student}/{assignment} here ({why.strip()}); "
+                                 f"grade with `python -m autograder grade {assignment} --student {student}` "
+                                 f"in {course} on a machine with bubblewrap"))

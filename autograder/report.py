@@ -3,11 +3,15 @@
 A written answer that waits for manual grading has an empty score in grades.csv (never 0, never
 full marks), the flag ``needs-manual-grading``, and counts in no total until it is graded in the
 formgrader.
+Every cell of grades.csv goes through ``escape.cell`` (a student id such as ``=HYPERLINK(...)`` is
+text, not a formula, in a spreadsheet), and the table through ``escape.terminal``.
 """
 
 import csv
 from collections import defaultdict
 from pathlib import Path
+
+from autograder import escape
 
 COLUMNS = ("student", "assignment", "notebook", "grade_id", "score", "max_score", "flags", "defences")
 
@@ -21,11 +25,19 @@ def rows(results):
                    "flags": ";".join(cell.flags), "defences": ";".join(result.defences)}
 
 
-def write_csv(results, path):
+def write_csv(results, path, keep_others=False):
+    """Write grades.csv; ``keep_others``: keep the rows of an earlier file at ``path`` whose
+    (student, assignment) ``results`` do not grade again."""
+    written = [{name: escape.cell(value) for name, value in row.items()} for row in rows(results)]
+    if keep_others and Path(path).is_file():
+        graded = {(row["student"], row["assignment"]) for row in written}
+        with open(path, newline="") as handle:
+            written += [{name: escape.cell(row.get(name, "")) for name in COLUMNS} for row in csv.DictReader(handle)
+                        if (escape.cell(row["student"]), escape.cell(row["assignment"])) not in graded]
     with open(path, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         writer.writeheader()
-        writer.writerows(rows(results))
+        writer.writerows(written)
 
 
 def scored(cells):
@@ -70,10 +82,10 @@ def histograms(results, folder):
 
 
 def table(results):
-    """A plain-text table: one line per graded cell."""
+    """A plain-text table: one line per graded cell, control characters shown escaped."""
     lines = [f"{'student':<22} {'assignment':<16} {'grade_id':<30} {'score':>11}  flags"]
     for row in rows(results):
         score = f"{row['score'] or 'by hand'} / {row['max_score']}"
         lines.append(f"{row['student']:<22} {row['assignment']:<16} {row['grade_id']:<30} {score:>11}  "
                      f"{row['flags']}")
-    return "\n".join(lines)
+    return escape.terminal("\n".join(lines))

@@ -4,8 +4,13 @@ The course directory's own nbgrader_config.py (course id, source/release folders
 to the instructor's commands run there; this file adds what students need too.
 """
 
+import datetime
 import os
+import pwd
+import shutil
+import stat
 
+from nbgrader.exchange.default.collect import ExchangeCollect
 from nbgrader.exchange.default.submit import ExchangeSubmit
 
 c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
@@ -29,6 +34,96 @@ class PrivateSubmit(ExchangeSubmit):
                 os.chmod(os.path.join(folder, name), 0o644)
 
 
+class Refused(Exception):
+    """An inbound folder that is not the submission its name claims."""
+
+
+def _user_name(uid):
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
+def owned_tree(folder, user):
+    """The latest ctime (ns) over the inbound ``folder`` that claims to be Unix ``user``'s: a folder
+    of folders and plain files, each ``user``'s; Refused otherwise. A user can set a file's mtime,
+    never its ctime, which any change (even a chmod or utime) moves to the time of the change."""
+    try:
+        uid = pwd.getpwnam(user).pw_uid
+    except KeyError:
+        raise Refused(f"there is no Unix user {user!r}") from None
+    latest, pending = 0, [folder]
+    while pending:
+        path = pending.pop()
+        try:
+            info = os.lstat(path)
+            if info.st_uid != uid:
+                raise Refused(f"{path!r} belongs to {_user_name(info.st_uid)}")
+            if stat.S_ISDIR(info.st_mode):
+                pending += [os.path.join(path, name) for name in os.listdir(path)]
+            elif path == folder or not stat.S_ISREG(info.st_mode):
+                raise Refused(f"{path!r} is no folder or plain file (a link, a pipe...)")
+        except OSError as error:
+            raise Refused(f"{path!r} cannot be read: {error.strerror}") from None
+        latest = max(latest, info.st_ctime_ns)
+    return latest
+
+
+class OwnedCollect(ExchangeCollect):
+    """nbgrader's collect, but only of inbound folders that are the submissions their names claim.
+
+    nbgrader trusts the name: a classmate's folder named after another student (with a later time
+    in its name) replaced that student's submission, with only a warning. Here a folder not
+    owned by the Unix user its name claims, or holding anything not that user's or not a plain
+    file or folder (a link could name a file only the collector may read), is refused with a
+    warning and never hides the student's own. The submission's time in submitted/.../timestamp.txt
+    is the latest ctime over its folder, not the timestamp.txt the student wrote; a folder that
+    changes while it is copied is refused.
+    """
+
+    def _path_to_record(self, path):
+        name = os.path.basename(path)
+        student = name.rsplit("+", 3)[0]
+        try:
+            self._ctimes[name] = owned_tree(path, student)
+            return super()._path_to_record(path)
+        except (ValueError, OverflowError):
+            why = "its name holds no time nbgrader reads"
+        except Refused as refused:
+            why = refused
+        self._refuse(path, student, why)
+        return {"username": None, "filename": name, "timestamp": datetime.datetime.min, "refused": True}
+
+    def _refuse(self, path, student, why):
+        try:
+            owner = _user_name(os.lstat(path).st_uid)
+        except OSError:
+            owner = "unknown"
+        self.log.warning("Refused the inbound folder %r (owned by %s) as %r's submission: %s",
+                         os.path.basename(path), owner, student, why)
+
+    def init_src(self):
+        self._ctimes = {}   # {inbound folder name: its owned_tree ctime}
+        super().init_src()
+        self.src_records = [record for record in self.src_records if not record.get("refused")]
+
+    def do_copy(self, src, dest, log=None):
+        super().do_copy(src, dest, log)
+        name = os.path.basename(src)
+        student = name.rsplit("+", 3)[0]
+        try:
+            if owned_tree(src, student) != self._ctimes[name]:
+                raise Refused("it changed while it was collected; collect it again")
+        except Refused as why:
+            shutil.rmtree(dest)
+            self._refuse(src, student, why)
+            return
+        when = datetime.datetime.fromtimestamp(self._ctimes[name] / 1e9, datetime.UTC)
+        with open(os.path.join(dest, "timestamp.txt"), "w") as handle:
+            handle.write(when.strftime(self.timestamp_format))
+
+
 c.CourseDirectory.course_id = "cnn-backprop"
 # the Validate button runs every cell: with the hidden tests stripped, grade cells alone pass a stub
 c.Validator.validate_all = True
@@ -44,6 +139,7 @@ if os.environ.get("CNN_HUB_NGSHARE_URL"):
 else:  # one machine: a shared folder, private by file ownership
     c.Exchange.root = os.environ.get("CNN_HUB_EXCHANGE", "/srv/nbgrader/exchange")
     c.ExchangeFactory.submit = PrivateSubmit
+    c.ExchangeFactory.collect = OwnedCollect
 # where students' fetch/submit/fetch_feedback work: their server's root folder (set by the hub)
 c.Exchange.assignment_dir = os.environ.get("CNN_HUB_ASSIGNMENT_DIR", ".")
 # A user's server on a hub (not the formgrader service, whose Unix account is no hub user): the
