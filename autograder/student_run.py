@@ -148,7 +148,7 @@ def run_cells(cells, namespace, seconds):
             signal.setitimer(signal.ITIMER_REAL, 0)
 
 
-def measure_method(item, function, namespace, own, probes):
+def measure_method(item, function, namespace, probes):
     """``method.measure`` of the graded function on its two probes (JSON-ready), or None."""
     from cnn_utils import method
 
@@ -157,7 +157,7 @@ def measure_method(item, function, namespace, own, probes):
     rule = method.RULES.get(item["name"])
     if rule is None:
         return None
-    counted = method.counted(rule, namespace, own)
+    counted = method.counted(rule, namespace)
     signal.setitimer(signal.ITIMER_REAL, 30)
     try:
         results, tampered = method.measure(function, copy.deepcopy(probes), counted,
@@ -181,7 +181,6 @@ def frame(item, namespace, args_list, seconds, probes=None):
     function = namespace.get(item["function"])
     if callable(function) and item.get("wrap"):
         function = getattr(drivers, item["wrap"])(function)
-    own = namespace.get((item.get("method") or {}).get("through") or "")   # the student's, before the bindings
     printed = io.StringIO()
     # this child grades one function: the bindings need no undoing
     namespace.update(oracle_functions(item["callees"], *item["oracle"]) if item["callees"] else {})
@@ -189,7 +188,7 @@ def frame(item, namespace, args_list, seconds, probes=None):
     if callable(function):
         with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
             records, arrays, status = call_all(function, args_list, seconds)
-            measures = measure_method(item, function, namespace, own, probes) if status == "done" else None
+            measures = measure_method(item, function, namespace, probes) if status == "done" else None
     else:
         records, arrays, status, measures = [], {}, "undefined", None
     result = {"grade_id": item["grade_id"], "status": status, "records": records,

@@ -8,10 +8,10 @@ positions. Each is called on two probes that differ only in the output's size (4
 runs more lines as the output grows, code that loops only over kernel taps, channels or samples
 does not. However the loop is reached (renamed, aliased through a default argument, a closure,
 ``functools.partial``, a method, ``exec``), it is counted. For ``conv_backward_flipped`` the calls
-of ``conv_forward_naive`` are counted too, through the object the notebook's name is bound to and
-through the student's own function object. A function that turns the tracer off while it is
-checked fails the check. The hidden tests (``cnn_utils.grading``), the re-check's student process
-and the visible checks (``check``) use this module; it imports no instructor code.
+of ``conv_forward_naive`` are counted too, through the object the notebook's name is bound to
+(the reference's while it is graded), whose own lines are not counted. A function that turns the tracer off while it is
+checked fails the check. The hidden tests, the re-check's student process and the visible checks
+(``check``) use this module; it imports no instructor code.
 """
 
 import sys
@@ -66,18 +66,27 @@ def measure(function, args_list, counted=(), extra_library=()):
     whether the tracer was tampered with. A probe that raises gives no verdict (the cases grade it)."""
     library = _library(extra_library)
     codes = {getattr(target, "__code__", None) for target in counted} - {None}
-    counts = {"lines": 0, "calls": 0}
+    counts = {"lines": 0, "calls": 0, "inside": 0}
 
     def local(frame, event, arg):
         if event == "line":
             counts["lines"] += 1
         return local
 
+    def counted_frame(frame, event, arg):   # what a counted function runs is its own, not the caller's
+        if event == "return":
+            counts["inside"] -= 1
+        return counted_frame
+
     def trace(frame, event, arg):   # called on entering every frame: student code is traced line by line
         if frame.f_code in codes:
             counts["calls"] += 1
+            counts["inside"] += 1
+            return counted_frame
         filename = frame.f_code.co_filename
-        return None if filename.startswith(library) or filename.startswith("<frozen") else local
+        if counts["inside"] or filename.startswith(library) or filename.startswith("<frozen"):
+            return None
+        return local
 
     attempts = []
     guards = {(module, name): getattr(module, name) for module in (sys, threading)
@@ -85,7 +94,7 @@ def measure(function, args_list, counted=(), extra_library=()):
     settrace = guards[sys, "settrace"]
     results = []
     for args in args_list:
-        counts.update(lines=0, calls=0)
+        counts.update(lines=0, calls=0, inside=0)
         for module, name in guards:   # while it runs, turning the tracer off is refused and noted
             setattr(module, name, lambda *a, **k: attempts.append(a))
         returned = True
@@ -140,12 +149,12 @@ def probe_args(name, forward=None):
     return args
 
 
-def counted(rule, namespace, own=None):
-    """What counts as a call of ``rule.through``: the object the name is bound to in ``namespace``
-    (the notebook's) and the student's own function ``own``."""
-    if not rule.through or namespace is None:
-        return ()
-    return tuple(target for target in (namespace.get(rule.through), own) if callable(target))
+def counted(rule, namespace):
+    """What counts as a call of ``rule.through``: the object its name is bound to in ``namespace``
+    (the notebook's) now: the reference's while graded, the student's own in a visible check.
+    The lines it runs are not the caller's."""
+    target = namespace.get(rule.through) if rule.through and namespace is not None else None
+    return (target,) if callable(target) else ()
 
 
 def check(function, name, forward=None):

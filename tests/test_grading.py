@@ -379,6 +379,21 @@ def test_im2col_functions_that_loop_over_positions_score_zero(capfd, name, stude
     assert score == 0 and f"{name} loops over output positions" in out, out
 
 
+def test_the_visible_check_says_the_graders_sentence_before_submission(capsys):
+    """method.check, as the lessons' check cells call it: the student's own loop forward is theirs
+    to call (its lines are not the backward's); a copy of the loops fails with the grader's words."""
+    from cnn_utils import method
+
+    own_forward = "from student_impls.conv import conv_forward_loops as conv_forward_naive\n"
+    good = notebook(own_forward + "from student_impls.conv import conv_setup, tap\n" +
+                    inspect.getsource(conv.conv_backward_full).replace("conv_backward_full", "conv_backward_flipped"))
+    method.check(good["conv_backward_flipped"], "conv_backward_flipped", forward=good["conv_forward_naive"])
+    assert "the method checks out" in capsys.readouterr().out
+    bad = notebook(own_forward + "from student_impls.conv import conv_setup\n" + EVASIONS["copy"])
+    with pytest.raises(AssertionError, match="conv_backward_flipped loops over output positions"):
+        method.check(bad["conv_backward_flipped"], "conv_backward_flipped", forward=bad["conv_forward_naive"])
+
+
 def test_a_function_that_turns_the_tracer_off_fails_the_method(capfd):
     a2 = notebook("import sys\n" + LOOPS.format(name="mine") +
                   "def conv_backward_flipped(dout, cache):\n    sys.settrace(None)\n    return mine(dout, cache)\n")

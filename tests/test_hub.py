@@ -256,7 +256,16 @@ def test_release_fetch_submit_collect_grade_feedback(hub):
 
     formgrader(hub_, tokens, "POST", f"/assignment/{ASSIGNMENT}/collect")
     grade_in_the_course(paths)
+    before = {s["student"]: s["code_score"] for s in formgrader(hub_, tokens, "GET", f"/submissions/{ASSIGNMENT}")}
+    # the formgrader's Autograde button (the call it makes) grades through the sandbox, as the
+    # grading account, and keeps the other student's rows
+    formgrader(hub_, tokens, "POST", f"/submission/{ASSIGNMENT}/{MISTAKE}/autograde")
+    with open(paths["course"] / "reports" / "grades.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {r["student"] for r in rows} == {CORRECT, MISTAKE}
+    assert all({"bwrap", "seccomp", "recheck"} <= set(r["defences"].split(";")) for r in rows), rows
     submissions = {s["student"]: s for s in formgrader(hub_, tokens, "GET", f"/submissions/{ASSIGNMENT}")}
+    assert {student: s["code_score"] for student, s in submissions.items()} == before
     correct, wrong = submissions[CORRECT], submissions[MISTAKE]
     assert correct["code_score"] == correct["max_code_score"] > 0, correct
     assert 0 <= wrong["code_score"] < wrong["max_code_score"], wrong

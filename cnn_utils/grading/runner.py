@@ -267,11 +267,10 @@ def grade(name, student_fn, points, seed=0, cases=None, wrapped=False, measures=
         # the re-check (wrapped) binds these in the student process: student_fn is a replay there
         namespace = None if wrapped else isolation.namespace_of(student_fn)
         rule = method.RULES.get(name)
-        own = namespace.get(rule.through) if rule and rule.through and namespace is not None else None
         with isolation.substituted(namespace, table.replacements(name)):
             results = [run_case(spec, function, case) for case in case_list]
             if rule and not wrapped:
-                measures = _probe(spec, rule, function, method.counted(rule, namespace, own))
+                measures = _probe(spec, rule, function, method.counted(rule, namespace))
         with silenced():
             findings = diagnose(spec, case_list, results)
     passed = sum(message is None for result in results for message in result.checks.values())
