@@ -13,7 +13,7 @@ from pathlib import Path
 from traitlets import TraitError
 
 from autograder import (cgroups, course, course_files, escape, feedback, gradebook, handed_in, pipeline, report,
-                        sandbox, settings)
+                        sandbox, settings, template_cache)
 from autograder.sandbox import Limits
 
 log = logging.getLogger("autograder")
@@ -114,7 +114,11 @@ def _grade(args):
              len({s.student for s in found}), options.jobs)
     # in /tmp, not $TMPDIR: the kernels' Unix socket paths must stay under 108 characters
     with tempfile.TemporaryDirectory(prefix="ag-", dir="/tmp") as scratch:
-        template = course.make_template(Path(scratch) / "template", graded, home)
+        try:
+            template = template_cache.template(graded, home)
+        except OSError as error:   # no cache folder to write: made here, as before the cache
+            log.warning("no template cache (%s): generating the assignments for this command", error)
+            template = course.make_template(Path(scratch) / "template", graded, home)
         workers = time.monotonic()
         where = args.scheduler or args.cluster
         if where:
