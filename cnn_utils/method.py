@@ -91,13 +91,15 @@ def measure(function, args_list, counted=(), extra_library=()):
     attempts = []
     guards = {(module, name): getattr(module, name) for module in (sys, threading)
               for name in ("settrace", "setprofile")}
-    settrace = guards[sys, "settrace"]
+    settrace, thread_settrace = guards[sys, "settrace"], guards[threading, "settrace"]
+    previous = sys.gettrace()
     results = []
     for args in args_list:
         counts.update(lines=0, calls=0, inside=0)
         for module, name in guards:   # while it runs, turning the tracer off is refused and noted
             setattr(module, name, lambda *a, **k: attempts.append(a))
         returned = True
+        thread_settrace(trace)   # threads it starts are traced too
         settrace(trace)
         try:
             function(*args)
@@ -106,7 +108,8 @@ def measure(function, args_list, counted=(), extra_library=()):
         finally:
             if sys.gettrace() is not trace:
                 attempts.append("gettrace")
-            settrace(None)
+            settrace(previous)
+            thread_settrace(None)
             for (module, name), value in guards.items():
                 setattr(module, name, value)
         results.append((counts["lines"], counts["calls"], returned))

@@ -354,6 +354,10 @@ EVASIONS = {
         name="backward").replace("(dout, cache)", "(self, dout, cache)").splitlines()) +
         "conv_backward_flipped = Layer().backward\n",
     "exec": f"exec({LOOPS.format(name='conv_backward_flipped')!r})\n",
+    "thread": LOOPS.format(name="mine") + (
+        "import threading\ndef conv_backward_flipped(dout, cache):\n    got = []\n"
+        "    worker = threading.Thread(target=lambda: got.append(mine(dout, cache)))\n"
+        "    worker.start()\n    worker.join()\n    return got[0]\n"),
 }
 
 
