@@ -93,11 +93,18 @@ def measure(function, args_list, counted=(), extra_library=()):
               for name in ("settrace", "setprofile")}
     settrace, thread_settrace = guards[sys, "settrace"], guards[threading, "settrace"]
     previous = sys.gettrace()
+
+    def refuse(function, *args):   # a thread it starts installs this tracer through sys.settrace
+        if function is trace:
+            settrace(trace)
+        else:
+            attempts.append(function)
+
     results = []
     for args in args_list:
         counts.update(lines=0, calls=0, inside=0)
-        for module, name in guards:   # while it runs, turning the tracer off is refused and noted
-            setattr(module, name, lambda *a, **k: attempts.append(a))
+        for module, name in guards:   # while it runs, changing the tracer is refused and noted
+            setattr(module, name, refuse)
         returned = True
         thread_settrace(trace)   # threads it starts are traced too
         settrace(trace)
