@@ -42,6 +42,11 @@ c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.ClearHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+# Nothing a student wrote runs in the pages people open: every HTMLExporter nbgrader builds (the
+# formgrader's view of a submission, generate_feedback's pages) cleans markdown, outputs and
+# attachments first (autograder/safe_html.py).
+# (nbconvert's sanitize_html stays off: its allowlist shows <p>, <img>, <th> as text.)
+c.HTMLExporter.preprocessors = ["autograder.safe_html.SafeHTML"]
 
 # Late submissions: nbgrader's plugin, applied by `python -m autograder grade` and by
 # `nbgrader autograde` alike. 'zero': a late notebook scores 0; 'none': no penalty. A part of
