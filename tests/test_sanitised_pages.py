@@ -9,8 +9,9 @@ counting HTTP server on 127.0.0.1 (which also sees navigations, refreshes and lo
 grades it with ``python -m autograder grade``; chromium then opens (a) the formgrader's
 manual-grading page of the submission in a Jupyter server with nbgrader's extension, (b) the page
 ``nbgrader generate_feedback`` wrote and (c) the submitted notebook, outputs and all, through the
-course config's HTMLExporter (the grader drops outputs, so (a) and (b) show none). Each page must record no hit,
-keep no javascript: link and load no widget code, and still show a benign answer, a PNG and maths.
+course config's HTMLExporter and nbgrader's feedback template (the grader drops outputs, so (a)
+and (b) show none). Each page must record no hit, keep no javascript: link, form or widget code,
+and still show a benign answer, a table, a PNG and maths.
 Without Playwright or /usr/bin/chromium it skips on a user's machine and fails under CI=true.
 """
 
@@ -202,17 +203,24 @@ def formgrader(course, tmp_path):
 
 
 def exported(course, tmp_path):
-    """The submitted notebook (outputs and all) as the course config's HTMLExporter shows it, in
-    nbconvert's classic template, which nbgrader's formgrade and feedback templates extend."""
+    """The submitted notebook (outputs and all) as generate_feedback's exporter shows it: the course
+    config, nbgrader's feedback template, scores where nbgrader's GetGrades puts them."""
     import nbformat
+    import nbgrader
     from nbconvert import HTMLExporter
     from traitlets.config.loader import PyFileConfigLoader
 
     config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
-    exporter = HTMLExporter(config=config, template_name="classic")
+    templates = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader" / "templates"
+    css = templates.parent / "static" / "node_modules" / "bootstrap" / "dist" / "css"
+    exporter = HTMLExporter(config=config, template_name="feedback", extra_template_basedirs=[str(templates)],
+                            extra_template_paths=[str(css)])
     nb = nbformat.read(course / "submitted" / STUDENT / ASSIGNMENT / f"{NOTEBOOK}.ipynb", as_version=4)
+    for cell in nb.cells:
+        cell.metadata.get("nbgrader", {}).setdefault("score", 0)
+    resources = {"nbgrader": {"notebook": NOTEBOOK, "score": 0, "max_score": 0, "late_penalty": 0}}
     page = tmp_path / "submitted.html"
-    page.write_text(exporter.from_notebook_node(nb)[0])
+    page.write_text(exporter.from_notebook_node(nb, resources=resources)[0])
     return page
 
 
