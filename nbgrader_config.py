@@ -42,6 +42,11 @@ c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.ClearHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+# Nothing a student wrote runs in the pages people open: every HTMLExporter nbgrader builds (the
+# formgrader's view of a submission, generate_feedback's pages) cleans markdown, outputs and
+# attachments first (autograder/safe_html.py).
+# (nbconvert's sanitize_html stays off: its allowlist shows <p>, <img>, <th> as text.)
+c.HTMLExporter.preprocessors = ["autograder.safe_html.SafeHTML"]
 
 # `nbgrader export` writes its CSV through our plugin: quoted as CSV, and a student id such as
 # =HYPERLINK(...) stays text in a spreadsheet (the LMS exporters in autograder/lms.py do the same).

@@ -303,6 +303,7 @@ def test_shared_nbgrader_config_sets_the_exchange_and_private_submissions(monkey
     assert c.ExchangeFactory.submit.__name__ == "PrivateSubmit"
     assert c.ExchangeFactory.collect.__name__ == "OwnedCollect"   # tests/test_exchange_collect.py
     assert "plugin_class" not in c.Authenticator   # off a hub, or the formgrader service: no groups to ask
+    assert c.HTMLExporter.preprocessors == ["autograder.safe_html.SafeHTML"]   # the formgrader's pages
     monkeypatch.setenv("JUPYTERHUB_USER", "student1")
     exec((DEPLOY / "jupyter" / "nbgrader_config.py").read_text(), namespace)
     assert namespace["c"].Authenticator.plugin_class == "nbgrader.auth.JupyterHubAuthPlugin"

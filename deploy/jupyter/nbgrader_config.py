@@ -125,6 +125,8 @@ class OwnedCollect(ExchangeCollect):
 
 
 c.CourseDirectory.course_id = "cnn-backprop"
+# nothing a student wrote runs in the formgrader's or the feedback's pages (autograder/safe_html.py)
+c.HTMLExporter.preprocessors = ["autograder.safe_html.SafeHTML"]
 # the Validate button runs every cell: with the hidden tests stripped, grade cells alone pass a stub
 c.Validator.validate_all = True
 if os.environ.get("CNN_HUB_NGSHARE_URL"):
