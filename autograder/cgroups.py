@@ -88,7 +88,7 @@ def prepare(limits, shm_mb):
         folder = tops[controller] / name
         folder.mkdir()
         for file, value in values.items():
-            if (folder / file).exists():   # memsw: only where swap is accounted
+            if file != "memory.memsw.limit_in_bytes" or (folder / file).exists():   # only where swap is accounted
                 (folder / file).write_text(value)
         procs.append(str(folder / "cgroup.procs"))
     return procs

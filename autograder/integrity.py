@@ -45,7 +45,7 @@ HERE = Path(__file__).parent
 SCRIPTS = ("student_run.py", "oracle_run.py", "frames.py")   # what the sandboxes see of the grader
 JOB_INSIDE = "/opt/autograder"      # where the sandboxes see SCRIPTS and the job
 RESULT_BYTES = 64 * 2**20            # most the grader reads from a student process
-STATUSES = ("done", "timeout", "interrupted", "undefined")
+STATUSES = ("done", "timeout", "interrupted", "undefined", "died")
 PRINTED_SHOWN = 2000                 # characters of the student's own printing shown in feedback
 REFERENCE_IMPORT = re.compile(r"cnn_utils\s*\.\s*(reference|grading)"
                               r"|from\s+cnn_utils\s+import\s+[^\n]*\b(reference|grading)\b")
@@ -267,8 +267,9 @@ def run(job, cells, functions, arguments, prior, libs, limits):
     with open(job / "args.pkl", "wb") as handle:
         pickle.dump(arguments, handle)
     try:
-        with _oracle(job, oracle_lib, limits, pipes):
-            return _run(job, student_lib, limits, [fd for f in functions for fd in f["oracle"]])
+        with _oracle(job, oracle_lib, limits, pipes) as gate:
+            return _run(job, student_lib, limits, [fd for f in functions for fd in f["oracle"]],
+                        gate and (gate, [f["grade_id"] for f in functions]))
     finally:
         shutil.rmtree(job, ignore_errors=True)
 
@@ -286,11 +287,13 @@ def _argv(script, job, lib, limits, fds):
 @contextlib.contextmanager
 def _oracle(job, lib, limits, pipes):
     """oracle_run serving the student process on ``pipes`` while the block runs (nothing where
-    ``lib`` is None); killed at the end, with what it may have left."""
+    ``lib`` is None), which yields the write end of its gate (None without an oracle); killed at
+    the end, with what it may have left."""
     if lib is None:
-        yield
+        yield None
         return
-    fds = [fd for request, answer in pipes for fd in (request[0], answer[1])]
+    gate_read, gate = os.pipe()
+    fds = [gate_read] + [fd for request, answer in pipes for fd in (request[0], answer[1])]
     process = subprocess.Popen(_argv("oracle_run.py", job, lib, limits, fds), cwd=job,
                                env=sandbox.student_env(limits), stdin=subprocess.DEVNULL,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=fds,
@@ -299,23 +302,37 @@ def _oracle(job, lib, limits, pipes):
     for fd in fds:
         os.close(fd)
     try:
-        yield
+        yield gate
     finally:
+        os.close(gate)
         sandbox.kill_group(process.pid)
         process.wait()
 
 
-def _run(job, lib, limits, oracle_fds=()):
+def _run(job, lib, limits, oracle_fds=(), gate=None):
     """Run student_run on ``job`` (in the sandbox unless the limits say otherwise), with its ends
     of the oracle's pipes; returns the bytes it wrote to its result pipe (at most RESULT_BYTES)
-    and whether it ran out of time."""
+    and whether it ran out of time. ``gate``: (the oracle's gate, the grade ids in order): a
+    byte opens the next function's pipes once the frames of every function before it are in."""
     read_end, write_end = os.pipe()
     received = bytearray()
+    arrived, parsed, opened = set(), [0], [0]
+
+    def open_gate():
+        while (offset := _frame_end(received, parsed[0])) is not None:
+            arrived.add(_frame_id(received[parsed[0] + 8:offset]))
+            parsed[0] = offset
+        fd, order = gate
+        while opened[0] + 1 < len(order) and order[opened[0]] in arrived:
+            os.write(fd, b".")
+            opened[0] += 1
 
     def drain():
         while chunk := os.read(read_end, 1 << 20):
             if len(received) <= RESULT_BYTES:
                 received.extend(chunk[:RESULT_BYTES + 1 - len(received)])
+                if gate:
+                    open_gate()
 
     reader = threading.Thread(target=drain, daemon=True)
     reader.start()
@@ -327,6 +344,23 @@ def _run(job, lib, limits, oracle_fds=()):
         reader.join(timeout=10)
         os.close(read_end)
     return bytes(received), timed_out
+
+
+def _frame_end(data, offset):
+    """Where the frame starting at ``offset`` of ``data`` ends, or None while it is incomplete."""
+    if offset + 8 > len(data):
+        return None
+    end = offset + 8 + int.from_bytes(data[offset:offset + 8], "big")
+    return end if end <= len(data) else None
+
+
+def _frame_id(body):
+    """The grade id a frame's body claims (None if it claims none)."""
+    try:
+        result = json.loads(frames.decode(bytes(body))["result"])
+    except (ValueError, KeyError, RecursionError, AttributeError, TypeError):
+        return None
+    return result.get("grade_id") if isinstance(result, dict) else None
 
 
 def _wrap_name(name):

@@ -7,7 +7,10 @@ here as a frame (``frames``) and return the answer, so student code can call the
 cannot read, print or raise its source. Requests are {"id", "call", "args", "kwargs"}; each answer is {"id", "value"} or
 {"id", "raised", "message"}. Each graded function has its own pair of pipes, served in turn until
 its end or a malformed frame, with that function's callees only (never the function itself).
-Usage: oracle_run.py JOB_DIR REQUEST_FD ANSWER_FD [REQUEST_FD ANSWER_FD ...] (one pair per graded function)
+It serves the next function's pipes only when the grader, through the gate, says the student
+process's frame of the function before has arrived: no answer given later can change a frame
+already in, and a student process cannot move the oracle on by breaking its own pipes.
+Usage: oracle_run.py JOB_DIR GATE_FD REQUEST_FD ANSWER_FD [REQUEST_FD ANSWER_FD ...] (a pair per graded function)
 """
 
 import importlib
@@ -51,13 +54,15 @@ def serve(functions, request_fd, answer_fd):
             frames.write(answer_fd, {"id": reply["id"], "raised": "TypeError", "message": str(exc)})
 
 
-def main(job_dir, fds):
+def main(job_dir, gate, fds):
     with open(os.path.join(job_dir, "job.json")) as handle:
         job = json.load(handle)
     sys.path[:] = [os.path.dirname(os.path.abspath(__file__)), *job["oracle_sys_path"]]
     functions = {name: getattr(importlib.import_module(module), name) for name, module in job["prior"].items()}
     served = [item for item in job["functions"] if item["oracle"]]
-    for request_fd, answer_fd, item in zip(fds[::2], fds[1::2], served, strict=True):   # in turn
+    for index, (request_fd, answer_fd, item) in enumerate(zip(fds[::2], fds[1::2], served, strict=True)):
+        if index and not os.read(gate, 1):   # the grader has the frame before this one, or is done
+            return
         try:
             serve({name: functions[name] for name in item["callees"]}, request_fd, answer_fd)
         except OSError:   # the student process closed its end early
@@ -67,4 +72,4 @@ def main(job_dir, fds):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], [int(fd) for fd in sys.argv[2:]])
+    main(sys.argv[1], int(sys.argv[2]), [int(fd) for fd in sys.argv[3:]])

@@ -199,15 +199,19 @@ def frame(item, namespace, args_list, seconds, probes=None):
     return frames.encode(arrays)
 
 
-def call_in_child(item, namespace, args_list, seconds, result_fd, folder, probes=None):
-    """Fork; the child calls the function and leaves its frame in a file in ``folder``; this
-    process waits (at most the cell time and a margin), then copies a complete frame to
-    ``result_fd``."""
+def call_in_child(item, namespace, args_list, seconds, result_fd, folder, probes=None, others=()):
+    """Fork; the child (which keeps no other function's oracle pipes, ``others``) calls the
+    function and leaves its frame in a file in ``folder``; this process waits (at most the cell
+    time and a margin), then copies a complete frame to ``result_fd``, or a frame saying the
+    function died: the grader lets the oracle serve the next function only once this one's frame is in."""
     path = os.path.join(folder, f"frame-{item['grade_id']}")
     pid = os.fork()
     if pid == 0:
         try:
             os.close(result_fd)
+            for fd in others:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
             data = frame(item, namespace, args_list, seconds, probes)
             with open(path + ".part", "wb") as handle:
                 handle.write(data)
@@ -223,10 +227,17 @@ def call_in_child(item, namespace, args_list, seconds, result_fd, folder, probes
             os.waitpid(pid, 0)
             break
         time.sleep(0.01)
+    data = None
     with contextlib.suppress(OSError), open(path, "rb") as handle:
         data = handle.read()
-        while data:
-            data = data[os.write(result_fd, data):]
+    if not data:
+        import frames
+
+        data = frames.encode({"result": json.dumps({"grade_id": item["grade_id"], "status": "died", "records": [],
+                                                    "attempts": [], "printed": ""})})
+    while data:
+        data = data[os.write(result_fd, data):]
+    with contextlib.suppress(OSError):
         os.unlink(path)
 
 
@@ -247,8 +258,9 @@ def main(job_dir, result_fd):
     for item in job["functions"]:   # each where its test cell stands: later cells have not run yet
         run_cells(job["cells"][ran:item["after"]], namespace, job["seconds"])
         ran = max(ran, item["after"])
+        others = [fd for other in job["functions"] if other is not item for fd in other.get("oracle", ())]
         call_in_child(item, namespace, arguments[item["grade_id"]], job["seconds"], result_fd, folder,
-                      arguments.get(f"{item['grade_id']}:method"))
+                      arguments.get(f"{item['grade_id']}:method"), others)
     shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -24,6 +24,7 @@ import numpy as np
 from cnn_utils import isolation
 
 SIZES = (4, 12)   # the output's height and width in the two probes
+SLACK = 4         # lines more on the bigger probe that still count as the same code
 
 
 @dataclass(frozen=True)
@@ -31,26 +32,31 @@ class Rule:
     kind: str             # the probes' shape: "conv_forward", "conv_backward" or "pool_backward"
     what: str             # the method, in the feedback's words
     through: str = None   # a function the method computes with: it must be called
+    helpers: tuple = ()   # graded functions it calls whose own lines are theirs (the reference's when graded)
 
 
 RULES = {
     "conv_backward_flipped": Rule("conv_backward", "a convolution with the flipped kernel, computed by "
                                   "conv_forward_naive", through="conv_forward_naive"),
-    "conv_forward_im2col": Rule("conv_forward", "a matrix product on the im2col columns"),
-    "conv_backward_im2col": Rule("conv_backward", "matrix products on the im2col columns and col2im"),
-    "max_pool_backward_im2col": Rule("pool_backward", "whole-array operations on the columns and col2im"),
+    "conv_forward_im2col": Rule("conv_forward", "a matrix product on the im2col columns",
+                                helpers=("im2col_indices",)),
+    "conv_backward_im2col": Rule("conv_backward", "matrix products on the im2col columns and col2im",
+                                 helpers=("im2col_indices", "col2im_indices")),
+    "max_pool_backward_im2col": Rule("pool_backward", "whole-array operations on the columns and col2im",
+                                     helpers=("im2col_indices", "col2im_indices")),
 }
 
 
 def probe_inputs(kind, size):
-    """Canonical inputs of a probe whose output is ``size`` x ``size`` (2 samples, 2 channels, 2 filters)."""
+    """Canonical inputs of a probe whose output is ``size`` x ``size`` (2 samples, 2 channels, 2
+    filters), with stride 2: overlapping 3 x 3 pooling windows, a padded 3 x 3 convolution."""
     rng = np.random.default_rng(size)
     if kind == "pool_backward":
-        x = rng.standard_normal((2, 2, 2 * size, 2 * size))
-        return {"x": x, "pool_param": {"pool_height": 2, "pool_width": 2, "stride": 2},
+        x = rng.standard_normal((2, 2, 2 * size + 1, 2 * size + 1))
+        return {"x": x, "pool_param": {"pool_height": 3, "pool_width": 3, "stride": 2},
                 "dout": rng.standard_normal((2, 2, size, size))}
-    return {"x": rng.standard_normal((2, 2, size, size)), "w": rng.standard_normal((2, 2, 3, 3)),
-            "b": rng.standard_normal(2), "conv_param": {"stride": 1, "pad": 1},
+    return {"x": rng.standard_normal((2, 2, 2 * size - 1, 2 * size - 1)), "w": rng.standard_normal((2, 2, 3, 3)),
+            "b": rng.standard_normal(2), "conv_param": {"stride": 2, "pad": 1},
             "dout": rng.standard_normal((2, 2, size, size))}
 
 
@@ -130,11 +136,10 @@ def verdict(name, measured, tampered):
     if tampered:
         return (f"{name} changed Python's tracer while its method was checked; the check cannot "
                 "see what it does, so it scores 0.")
-    if len(measured) != 2 or not all(returned for _, _, returned in measured):
+    if len(measured) != len(SIZES) or not all(returned for _, _, returned in measured):
         return None
     (small, _, _), (big, calls, _) = measured
-    grown = (SIZES[1] ** 2 - SIZES[0] ** 2) // 2
-    if big - small > grown:
+    if big - small > SLACK:
         return (f"{name} loops over output positions: its own code ran {big} lines of Python on a "
                 f"{SIZES[1]}x{SIZES[1]} output and {small} on a {SIZES[0]}x{SIZES[0]} one. The exercise is "
                 f"{rule.what}, with no Python loop that grows with the output, so it scores 0.")
@@ -160,11 +165,13 @@ def probe_args(name, forward=None):
 
 
 def counted(rule, namespace):
-    """What counts as a call of ``rule.through``: the object its name is bound to in ``namespace``
-    (the notebook's) now: the reference's while graded, the student's own in a visible check.
-    The lines it runs are not the caller's."""
-    target = namespace.get(rule.through) if rule.through and namespace is not None else None
-    return (target,) if callable(target) else ()
+    """The functions whose calls are counted and whose lines are not the caller's: the objects
+    ``rule.through`` and ``rule.helpers`` are bound to in ``namespace`` (the notebook's) now: the
+    reference's while graded, the student's own in a visible check."""
+    if namespace is None:
+        return ()
+    names = ((rule.through,) if rule.through else ()) + rule.helpers
+    return tuple(target for target in map(namespace.get, names) if callable(target))
 
 
 def check(function, name, forward=None):

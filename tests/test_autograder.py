@@ -512,6 +512,50 @@ def test_recheck_of_a_later_assignment_calls_earlier_reference_functions_it_cann
     assert flipped["kind"] == "raised" and flipped["type"] == "MethodNotAllowed"
 
 
+JUMP = """
+import json, os, select, sys
+import numpy as np
+import frames
+def conv_backward_naive(dout, cache):
+    return 0
+def jump():   # breaks its own oracle pipes, then asks on the next function's for that one's callee
+    with open(os.path.join(sys.argv[1], 'job.json')) as handle:
+        items = json.load(handle)['functions']
+    mine, theirs = items[0]['oracle'], items[1]['oracle']
+    try:
+        os.write(mine[0], b'\\xff' * 16)
+        frames.write(theirs[0], {'id': 0, 'call': 'conv_backward_naive', 'args': [np.ones((1, 1, 1, 1)), None],
+                                 'kwargs': {}})
+        ready, _, _ = select.select([theirs[1]], [], [], 3)
+        return float(bool(ready))
+    except OSError:
+        return 0.0
+def later():
+    try:
+        conv_backward_naive(np.ones((1, 1, 1, 1)), None)
+    except Exception as exc:
+        return float('cache' in str(exc) or 'tuple' in str(exc) or len(str(exc)) > 0)
+    return 1.0
+"""
+
+
+def test_a_function_cannot_move_the_oracle_on_to_the_next_functions_callees(tmp_path):
+    """The oracle serves a function's pipes only once the frames of the functions before it are in:
+    a function that breaks its own pipes gets nothing on the next one's, which is still served."""
+    student_lib, oracle_lib = integrity.library_for(tmp_path, "a2_conv_backward")
+    functions = [{"grade_id": "j", "function": "jump", "name": "jump", "forbidden": [],
+                  "callees": ["conv_forward_naive"], "after": 1},
+                 {"grade_id": "l", "function": "later", "name": "later", "forbidden": [],
+                  "callees": ["conv_backward_naive"], "after": 1}]
+    data, _ = integrity.run(tmp_path / "job", [JUMP], functions, {"j": [()], "l": [()]},
+                            table.oracle_modules("a2_conv_backward"), (student_lib, oracle_lib), sandbox.Limits())
+    results = integrity.parse(data, {"j", "l"})
+    jumped, arrays = results["j"]
+    assert float(arrays[jumped["records"][0]["value"]["array"]]) == 0.0
+    later, arrays = results["l"]
+    assert float(arrays[later["records"][0]["value"]["array"]]) == 1.0   # the reference raised for it
+
+
 def test_frames_carry_values_exactly_and_refuse_what_they_do_not_hold():
     value = {"out": np.arange(6.0).reshape(2, 3), "cache": (np.float32(2.5), [1, -2**70, None, True], "s"),
              "empty": np.zeros((0, 4), dtype=np.int16), "param": {"stride": np.int64(2), "pad": 1.5}}
