@@ -86,7 +86,7 @@ def prepare(limits, shm_mb):
     procs = []
     for controller, values in settings(limits, shm_mb).items():
         folder = tops[controller] / name
-        folder.mkdir()
+        folder.mkdir(exist_ok=True)   # left by an ended process that had this pid: empty, its sandbox gone
         for file, value in values.items():
             if file != "memory.memsw.limit_in_bytes" or (folder / file).exists():   # only where swap is accounted
                 (folder / file).write_text(value)

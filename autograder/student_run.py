@@ -34,6 +34,7 @@ import time
 BLOCKED = ("cnn_utils.reference", "cnn_utils.grading")
 PRINTED_CHARS = 2000      # what the student's function printed, kept for the feedback
 ANSWER_BYTES = 256 * 2**20   # most an answer of oracle_run may be
+PROBE_SECONDS = 5            # the method's two small probes; within the margin call_in_child waits
 attempts = []
 
 
@@ -158,7 +159,7 @@ def measure_method(item, function, namespace, probes):
     if rule is None:
         return None
     counted = method.counted(rule, namespace)
-    signal.setitimer(signal.ITIMER_REAL, 30)
+    signal.setitimer(signal.ITIMER_REAL, PROBE_SECONDS)
     try:
         results, tampered = method.measure(function, copy.deepcopy(probes), counted,
                                            extra_library=[os.path.dirname(os.path.abspath(__file__))])

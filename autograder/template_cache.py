@@ -52,10 +52,13 @@ def template(names, course_dir, cache=None):
         work = Path(tempfile.mkdtemp(prefix="making-", dir=cache))
         try:
             course.make_template(work / "template", names, course_dir)
+            if target.exists() and not (target / "gradebook.db").is_file():
+                shutil.rmtree(target, ignore_errors=True)   # half of one, from an interrupted prune
             try:
                 os.rename(work / "template", target)
             except OSError:   # another command made it meanwhile
-                pass
+                if not (target / "gradebook.db").is_file():
+                    raise
         finally:
             shutil.rmtree(work, ignore_errors=True)
     os.utime(target)   # the newest are kept

@@ -7,11 +7,14 @@ positions. Each is called on two probes that differ only in the output's size (4
 (numpy, the standard library, ``cnn_utils``, the grader): code that loops over output positions
 runs more lines as the output grows, code that loops only over kernel taps, channels or samples
 does not. However the loop is reached (renamed, aliased through a default argument, a closure,
-``functools.partial``, a method, ``exec``), it is counted. For ``conv_backward_flipped`` the calls
-of ``conv_forward_naive`` are counted too, through the object the notebook's name is bound to
-(the reference's while it is graded), whose own lines are not counted. A function that turns the tracer off while it is
-checked fails the check. The hidden tests, the re-check's student process and the visible checks
-(``check``) use this module; it imports no instructor code.
+``functools.partial``, a method, ``exec``, a thread), it is counted. For ``conv_backward_flipped``
+the calls of ``conv_forward_naive`` are counted too, through the object the notebook's name is
+bound to (the reference's while it is graded), whose own lines are not counted. A function that
+turns the tracer off while it is checked fails the check. It is a check of what careless or
+clever code does, not a defence against code written to deceive it (a tracer switched off
+through the frame, code compiled under a library's file name, a subprocess). The hidden tests,
+the re-check's student process and the visible checks (``check``) use this module; it imports
+no instructor code.
 """
 
 import sys
