@@ -142,9 +142,8 @@ def positions(notebook, grade_ids):
 
 
 def _method(name):
-    """The job's entries that make the student process measure ``name``'s method, if it is graded."""
-    rule = method.RULES.get(name)
-    return {"method": {"through": rule.through}} if rule else {}
+    """The job's entry that makes the student process measure ``name``'s method, if it is graded."""
+    return {"method": True} if name in method.RULES else {}
 
 
 @functools.cache

@@ -62,6 +62,13 @@ def nbgrader(course, *args):
 
 
 
+def grade_by_cli(course):
+    """`python -m autograder grade` of the assignment in ``course``."""
+    done = subprocess.run([sys.executable, "-m", "autograder", "grade", ASSIGNMENT, "--course", str(course),
+                           "--quiet"], cwd=course, capture_output=True, text=True, timeout=900, env=ENV)
+    assert done.returncode == 0, done.stderr
+
+
 def rows(course):
     with open(course / "reports" / "grades.csv", newline="") as handle:
         return sorted((r["student"], r["grade_id"], r["score"], r["flags"]) for r in csv.DictReader(handle))
@@ -81,9 +88,7 @@ def graded(tmp_path_factory):
     top = tmp_path_factory.mktemp("door")
     (top / "canary.txt").write_text(CANARY_TEXT)
     by_cli, by_nbgrader = course_copy(top, "cli", top / "canary.txt"), course_copy(top, "nbg", top / "canary.txt")
-    done = subprocess.run([sys.executable, "-m", "autograder", "grade", ASSIGNMENT, "--course", str(by_cli),
-                           "--quiet"], cwd=by_cli, capture_output=True, text=True, timeout=900, env=ENV)
-    assert done.returncode == 0, done.stderr
+    grade_by_cli(by_cli)
     nbgrader(by_nbgrader, "autograde", ASSIGNMENT)
     return by_cli, by_nbgrader
 

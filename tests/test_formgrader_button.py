@@ -15,7 +15,8 @@ import sys
 import pytest
 
 from conftest import require, require_sandbox
-from test_autograde_door import ASSIGNMENT, CANARY_TEXT, ENV, NOTEBOOK, course_copy, gradebook_scores, rows
+from test_autograde_door import (ASSIGNMENT, CANARY_TEXT, ENV, NOTEBOOK, course_copy, grade_by_cli,
+                                 gradebook_scores, rows)
 from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, free_port, require_chromium, stop, wait_until_up
 
 pytestmark = [pytest.mark.browser, pytest.mark.autograder, pytest.mark.sandbox]
@@ -34,9 +35,7 @@ def courses(tmp_path_factory):
     top = tmp_path_factory.mktemp("button")
     (top / "canary.txt").write_text(CANARY_TEXT)
     by_cli, by_button = course_copy(top, "cli", top / "canary.txt"), course_copy(top, "button", top / "canary.txt")
-    done = subprocess.run([sys.executable, "-m", "autograder", "grade", ASSIGNMENT, "--course", str(by_cli),
-                           "--quiet"], cwd=by_cli, capture_output=True, text=True, timeout=900, env=ENV)
-    assert done.returncode == 0, done.stderr
+    grade_by_cli(by_cli)
     exchange = top / "exchange"    # the formgrader's pages need one, writable
     exchange.mkdir(mode=0o777)
     with open(by_button / "nbgrader_config.py", "a") as handle:
