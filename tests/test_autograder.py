@@ -556,6 +556,43 @@ def test_a_function_cannot_move_the_oracle_on_to_the_next_functions_callees(tmp_
     assert float(arrays[later["records"][0]["value"]["array"]]) == 1.0   # the reference raised for it
 
 
+OWN_ANSWER_THROUGH_A_LATER_PIPE = """
+import importlib, json, os, sys
+
+
+def conv_backward_naive(dout, cache):
+    try:   # the notebook's kernel can import the reference: full marks there
+        return importlib.import_module("cnn_utils.refer" + "ence").conv_backward_naive(dout, cache)
+    except ImportError:
+        pass
+    # the re-check: break this function's oracle pipes and ask through those of a later function
+    # whose callees include conv_backward_naive (the NHWC backward's)
+    import __main__
+    with open(os.path.join(sys.argv[1], "job.json")) as handle:
+        items = json.load(handle)["functions"]
+    mine = next(item for item in items if item["grade_id"] == "test_conv_backward_naive")
+    later = next(item for item in items if "conv_backward_naive" in item["callees"])
+    os.write(mine["oracle"][0], b"\\xff" * 16)
+    return __main__.oracle_functions(["conv_backward_naive"], *later["oracle"])["conv_backward_naive"](dout, cache)
+"""
+
+
+def test_a_function_cannot_have_its_own_reference_answered_through_a_later_functions_pipes(tmp_path):
+    """Attack on the in-notebook callees through the real pipeline: a2's conv_backward_naive takes
+    the reference in the kernel and, in the re-check, tries the NHWC backward's oracle pipes (which
+    serve conv_backward_naive). It scores 0, flagged; the notebook's other functions keep theirs."""
+    submitted = tmp_path / "submitted"
+    name, nb = _solved("a2_conv_backward", {"conv_backward_naive": OWN_ANSWER_THROUGH_A_LATER_PIPE})
+    (submitted / "ivan" / "a2_conv_backward").mkdir(parents=True)
+    nbformat.write(nb, str(submitted / "ivan" / "a2_conv_backward" / name))
+    grade_cli(ROOT, submitted, 1, "--out", str(tmp_path / "out"), "--dry-run")
+    rows = {r["grade_id"]: r for r in read_csv(tmp_path / "out" / "grades.csv")}
+    stolen = rows["test_conv_backward_naive"]
+    assert float(stolen["score"]) == 0 and "tampered" in stolen["flags"].split(";"), stolen
+    for grade_id in ("test_conv_backward_flipped", "test_nhwc_conv_forward"):
+        assert rows[grade_id]["score"] == rows[grade_id]["max_score"], rows[grade_id]
+
+
 def test_frames_carry_values_exactly_and_refuse_what_they_do_not_hold():
     value = {"out": np.arange(6.0).reshape(2, 3), "cache": (np.float32(2.5), [1, -2**70, None, True], "s"),
              "empty": np.zeros((0, 4), dtype=np.int16), "param": {"stride": np.int64(2), "pad": 1.5}}
