@@ -31,9 +31,9 @@ def drive_convnet(model_class, kwargs, params, X, y):
     """Build the model, check its initial parameters, load ``params``, return its outputs.
 
     Returns (init, scores, loss, dW1, db1, dW2, db2, dW3, db3) with
-    - init: the parameter shapes in the order W1, b1, W2, b2, W3, b3, as one float array, with
-      -1 appended for every problem of the initial values (a missing parameter, the wrong
-      dtype, a non-zero bias, weights whose standard deviation is not near weight_scale)
+    - init: per parameter in the order W1, b1, W2, b2, W3, b3, as one float array: -1 when it
+      is missing, else its ndim, its shape, then three 0/1 flags: the wrong dtype, a non-zero bias,
+      weights whose standard deviation is not near weight_scale (read by ``grading.network``)
     - scores: loss(X) after loading params; loss and the gradients: loss(X, y)
     """
     saved = np.random.get_state()  # the models draw their weights from np.random: leave it as it was
@@ -47,13 +47,9 @@ def drive_convnet(model_class, kwargs, params, X, y):
         if not isinstance(value, np.ndarray):
             init.append(-1)
             continue
-        init.extend(value.shape)
-        if value.dtype != np.dtype(kwargs["dtype"]):
-            init.append(-1)
-        if name[0] == "b" and value.any():
-            init.append(-1)
-        if name[0] == "W" and value.size >= 30 and not 0.5 < value.std() / kwargs["weight_scale"] < 2:
-            init.append(-1)
+        init += [value.ndim, *value.shape, value.dtype != np.dtype(kwargs["dtype"]),
+                 name[0] == "b" and bool(value.any()),
+                 name[0] == "W" and value.size >= 30 and not 0.5 < value.std() / kwargs["weight_scale"] < 2]
     for name, value in params.items():
         model.params[name] = value.copy()
     scores = model.loss(X)

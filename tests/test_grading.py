@@ -453,3 +453,20 @@ def test_every_graded_function_belongs_to_one_assignment_in_course_order():
             assert order.index(home) < order.index(assignment), (assignment, name)
         modules = table.oracle_modules(assignment)
         assert all(module.startswith("cnn_utils.reference.") for module in modules.values())
+
+
+def test_wrong_initial_parameters_are_reported_as_shapes_and_problems(capfd):
+    """W2 sized from H // 2 (wrong for an even filter), a non-zero b3: said parameter by parameter."""
+    base = network.convnet("loops")
+
+    class PooledFromInput(base):
+        def __init__(self, input_dim=(1, 8, 8), num_filters=16, filter_size=3, hidden_dim=64, **kwargs):
+            super().__init__(input_dim, num_filters, filter_size, hidden_dim, **kwargs)
+            C, H, W = input_dim
+            self.params["W2"] = self.params["W2"][:1].repeat(num_filters * (H // 2) * (W // 2), axis=0)
+            self.params["b3"] = self.params["b3"] + 1
+
+    score, out = graded(capfd, "ThreeLayerConvNet", PooledFromInput)
+    assert score < 10
+    assert "W2 has shape (" in out and "), expected (" in out, out
+    assert "b3 is not zero" in out and "values differ" not in out.split("init")[1].split("\n")[0], out

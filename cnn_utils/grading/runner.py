@@ -22,7 +22,7 @@ from numbers import Real
 import numpy as np
 
 from cnn_utils import isolation, method
-from cnn_utils.grading import compare, report, table
+from cnn_utils.grading import compare, network, report, table
 from cnn_utils.grading.cases import make_cases
 from cnn_utils.grading.mistakes import MISTAKES, candidates
 
@@ -163,6 +163,8 @@ def _check_output(spec, result, name, value, expected):
         return message
     result.outputs[name] = array
     message = compare.difference(array, expected)
+    if message is not None and name == "init":
+        message = network.init_difference(array, expected) or message
     if message is None and spec.keeps_dtype and array.dtype != expected.dtype:
         result.dtype_only.add(name)
         return f"has dtype {array.dtype} for {expected.dtype} inputs (the values are right)"
