@@ -19,6 +19,7 @@ import pytest
 
 from cnn_utils.grading import GRADED, MISTAKES, grade
 from student_impls import coursera, conv, cols, hostile, network, pool, transpose
+from cnn_utils.grading import network as network_module
 from student_impls.buggy import BUGGY, VARIANTS
 
 CORRECT = {
@@ -470,3 +471,21 @@ def test_wrong_initial_parameters_are_reported_as_shapes_and_problems(capfd):
     assert score < 10
     assert "W2 has shape (" in out and "), expected (" in out, out
     assert "b3 is not zero" in out and "values differ" not in out.split("init")[1].split("\n")[0], out
+
+
+def test_initial_parameters_that_are_not_arrays_of_the_usual_rank_cost_points_and_break_nothing(capfd):
+    """An attacker's params: a 0-d W1, a 7-d W2, b2 missing, b3 a list. Read as shapes, 0 on init."""
+    base = network.convnet("loops")
+
+    class Odd(base):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.params.update(W1=np.array(1.0), W2=np.zeros((1,) * 7), b3=[0.0])
+            del self.params["b2"]
+
+    score, out = graded(capfd, "ThreeLayerConvNet", Odd)
+    assert score < 10
+    line = out.split("init:")[1].split("\n")[0]
+    assert "W1 has shape ()" in line and "W2 has shape (1, 1, 1, 1, 1, 1, 1)" in line, line
+    assert "params['b2'] is missing" in line and "params['b3'] is missing" in line, line
+    assert network_module.init_difference(np.array([np.inf]), np.array([-1.0] * 6)) is None

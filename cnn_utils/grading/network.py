@@ -45,7 +45,7 @@ def init_difference(got, expected):
     """What is wrong with the student's initial parameters, parameter by parameter, in words."""
     try:
         got, expected = read_init(got), read_init(expected)
-    except (IndexError, ValueError):
+    except (IndexError, ValueError, OverflowError):  # not an array drive_convnet made
         return None
     problems = []
     for name in PARAM_NAMES:
