@@ -8,6 +8,7 @@ give the same rows. The fast tests below check the pieces on their own.
 import copy
 import csv
 import hashlib
+import html
 import json
 import os
 import shutil
@@ -1056,3 +1057,38 @@ def test_the_reference_printed_in_the_kernel_never_reaches_the_course_or_the_fee
         assert verdict in text, f"the {where} lacks the verdict"
         leaked = [line for line in secret if line in text]
         assert not leaked, f"the {where} holds the reference: {leaked[:3]}"
+
+
+ODD_PARAMS = '''
+
+_Solved = ThreeLayerConvNet
+
+
+class ThreeLayerConvNet(_Solved):   # a 7-d W2, no b2: the init array must not break the grader
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.params["W2"] = np.zeros((1,) * 7)
+        del self.params["b2"]
+'''
+
+
+def test_a_network_with_odd_parameters_loses_its_points_only_and_is_told_their_shapes(tmp_path):
+    """Through the real command: mallory's ThreeLayerConvNet builds params no driver expects; she
+    loses points there, her feedback reads the shapes back, alice (the solution) keeps full marks."""
+    path = ROOT / "solutions" / "a5_small_cnn" / "small_cnn.ipynb"
+    submitted = tmp_path / "submitted"
+    for student in ("alice", "mallory"):
+        nb = nbformat.read(path, as_version=4)
+        if student == "mallory":
+            [code] = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "ThreeLayerConvNet"]
+            code.source += ODD_PARAMS
+        (submitted / student / "a5_small_cnn").mkdir(parents=True)
+        nbformat.write(nb, submitted / student / "a5_small_cnn" / path.name)
+    course = make_course(tmp_path / "course")
+    grade_cli(course, submitted, 2)
+    rows = read_csv(course / "reports" / "grades.csv")
+    total = {s: sum(float(r["score"] or 0) for r in rows if r["student"] == s) for s in ("alice", "mallory")}
+    full = sum(float(r["max_score"] or 0) for r in rows if r["student"] == "alice" and r["score"])
+    assert total["alice"] == pytest.approx(full) and 0 < total["mallory"] < full, total
+    page = html.unescape((course / "reports" / "feedback" / "mallory.html").read_text())
+    assert "W2 has shape (1, 1, 1, 1, 1, 1, 1), expected (18, 4); params['b2'] is missing" in page
