@@ -50,6 +50,7 @@ PRINTED_SHOWN = 2000                 # characters of the student's own printing 
 REFERENCE_IMPORT = re.compile(r"cnn_utils\s*\.\s*(reference|grading)"
                               r"|from\s+cnn_utils\s+import\s+[^\n]*\b(reference|grading)\b")
 IDENTIFIER = re.compile(r"^[A-Za-z_]\w*$")
+FUNCTION_NAME = re.compile(r"^<?[A-Za-z_]\w*>?$")   # a function's co_name: f, <lambda>, <listcomp>
 STATUS_TEXT = {
     "timeout": "ran out of time in the re-check",
     "interrupted": "raised KeyboardInterrupt",
@@ -67,7 +68,10 @@ class Check:
 
 
 class Replayed(Exception):
-    """An exception the student's function raised in the student process."""
+    """An exception the student's function raised in the student process; ``raised_at`` is the
+    [line, function] of the student's code it came from, which the feedback names."""
+
+    raised_at = ()
 
 
 def _with_imports(modules):
@@ -185,7 +189,7 @@ def replay(records, arrays):
         record = next(calls)
         if record["kind"] == "raised":
             kind = record["type"] if IDENTIFIER.match(record["type"]) else "Exception"
-            raise type(kind, (Replayed,), {})(record["message"])
+            raise type(kind, (Replayed,), {"raised_at": record.get("where") or ()})(record["message"])
         return decode(record["value"], arrays)
     return student
 
@@ -413,13 +417,20 @@ def _valid(result, arrays):
         if not isinstance(item, dict):
             return False
         if item.get("kind") == "raised":
-            return isinstance(item.get("type"), str) and isinstance(item.get("message"), str)
+            return (isinstance(item.get("type"), str) and isinstance(item.get("message"), str)
+                    and _valid_where(item.get("where")))
         return item.get("kind") == "returned" and value(item.get("value"))
 
     return (result.get("status") in STATUSES and isinstance(result.get("records"), list)
             and all(record(item) for item in result["records"])
             and isinstance(result.get("attempts"), list) and all(isinstance(a, str) for a in result["attempts"])
             and isinstance(result.get("printed"), str) and _valid_measures(result.get("method")))
+
+
+def _valid_where(where):
+    """None, or student_run's [line, function name]."""
+    return where is None or (isinstance(where, list) and len(where) == 2 and type(where[0]) is int
+                             and isinstance(where[1], str) and FUNCTION_NAME.match(where[1]) is not None)
 
 
 def _valid_measures(measures):

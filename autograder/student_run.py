@@ -32,6 +32,7 @@ import tempfile
 import time
 
 BLOCKED = ("cnn_utils.reference", "cnn_utils.grading")
+STUDENT_FILE = "<student cell>"   # the file name of the student's compiled cells
 PRINTED_CHARS = 2000      # what the student's function printed, kept for the feedback
 ANSWER_BYTES = 256 * 2**20   # most an answer of oracle_run may be
 PROBE_SECONDS = 5            # the method's two small probes; within the margin call_in_child waits
@@ -123,12 +124,23 @@ def call_all(function, args_list, seconds):
             except KeyboardInterrupt:
                 return records, arrays, "interrupted"
             except BaseException as exc:  # noqa: BLE001 - SystemExit too: a failed case
-                records.append({"kind": "raised", "type": type(exc).__name__[:40], "message": _text(exc)})
+                records.append({"kind": "raised", "type": type(exc).__name__[:40], "message": _text(exc),
+                                "where": _where(exc)})
     except Timer:
         return records, arrays, "timeout"
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
     return records, arrays, "done"
+
+
+def _where(exc):
+    """[line, function] of the innermost frame of the student's cells in the traceback, or None."""
+    tb, found = exc.__traceback__, None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == STUDENT_FILE:
+            found = [tb.tb_lineno, tb.tb_frame.f_code.co_name[:40]]
+        tb = tb.tb_next
+    return found
 
 
 def _text(exc):
@@ -142,7 +154,7 @@ def run_cells(cells, namespace, seconds):
     for source in cells:
         signal.setitimer(signal.ITIMER_REAL, seconds)
         try:
-            exec(compile(source, "<student cell>", "exec"), namespace)
+            exec(compile(source, STUDENT_FILE, "exec"), namespace)
         except BaseException:  # noqa: BLE001 - a failing cell fails in the kernel too; go on
             pass
         finally:

@@ -442,6 +442,32 @@ def test_each_function_is_called_where_its_test_cell_stands(tmp_path):
     assert integrity.cells_to_run(notebook) == cells
 
 
+def test_an_exception_is_placed_at_the_students_line_in_both_runs(tmp_path, capsys):
+    """The re-check replays a raised exception: its feedback names the student's line and function,
+    as the kernel's does, never the replay's stand-in."""
+    from cnn_utils.grading import grade
+
+    code = ("import numpy as np\ndef conv_forward_naive(x, w, b, conv_param):\n"
+            "    if conv_param['pad'] > 0:\n        return np.zeros(1)[3], None\n"
+            "    return (lambda: None.shape)()")
+    cell = graded_cells(ROOT / "solutions" / "a1_conv_forward" / "conv_forward.ipynb")[0]
+    functions = [{"grade_id": cell.grade_id, "function": cell.function, "name": cell.name, "forbidden": [],
+                  "callees": [], "after": 1}]
+    data, _ = integrity.run(tmp_path / "job", [code], functions, {cell.grade_id: integrity._cases(cell.name)},
+                            {}, (integrity.copy_library(tmp_path / "lib"), None), sandbox.Limits())
+    result, arrays = integrity.parse(data, {cell.grade_id})[cell.grade_id]
+    assert {tuple(r["where"]) for r in result["records"]} == {(4, "conv_forward_naive"), (5, "<lambda>")}
+    rechecked = integrity.rescore(cell, result, arrays).feedback
+    namespace = {}
+    exec(compile(code, "<kernel cell>", "exec"), namespace)
+    grade(cell.name, namespace[cell.function], points=cell.points)
+    in_kernel = capsys.readouterr().out
+    for text in (rechecked, in_kernel):
+        assert "IndexError" in text and "(line 4 in conv_forward_naive)" in text
+        assert "AttributeError" in text and "(line 5 in <lambda>)" in text
+    assert "in student)" not in rechecked
+
+
 PROBE = """
 import importlib, inspect, sys
 import numpy as np

@@ -82,7 +82,12 @@ def _descriptor_2_captured():
 
 
 def _where(exc):
-    """' (line L in function)' of the innermost frame of the student's code, if any."""
+    """' (line L in function)' of the innermost frame of the student's code, if any; an exception
+    replayed from the re-check's process carries that place as ``raised_at``: (line, function),
+    or () when it has none."""
+    raised_at = getattr(exc, "raised_at", None)
+    if isinstance(raised_at, (list, tuple)):
+        return f" (line {raised_at[0]} in {raised_at[1]})" if len(raised_at) == 2 else ""
     frames = []
     tb = exc.__traceback__
     while tb is not None:
