@@ -5,6 +5,7 @@ through the command line; a second batch grades a subset with --jobs 1 and must
 give the same rows. The fast tests below check the pieces on their own.
 """
 
+import ast
 import copy
 import csv
 import hashlib
@@ -13,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+import symtable
 import sys
 import time
 from pathlib import Path
@@ -1118,3 +1120,52 @@ def test_a_network_with_odd_parameters_loses_its_points_only_and_is_told_their_s
     assert total["alice"] == pytest.approx(full) and 0 < total["mallory"] < full, total
     page = html.unescape((course / "reports" / "feedback" / "mallory.html").read_text())
     assert "W2 has shape (1, 1, 1, 1, 1, 1, 1), expected (18, 4); params['b2'] is missing" in page
+
+
+def with_helpers_named(source, names):
+    """``source`` (a solution cell) whose every function and method first calls each helper in
+    ``names`` it does not bind itself: a lesson cell that rebinds one breaks the call."""
+    tables = symtable.symtable(source, "cell", "exec").get_children()
+    local = {}
+    for table_ in tables:
+        for inner in ([table_] if table_.get_type() == "function" else table_.get_children()):
+            local[inner.get_lineno()] = set(inner.get_identifiers()) & set(inner.get_locals())
+    lines = source.split("\n")
+    functions = [node for top in ast.parse(source).body
+                 for node in ([top] if isinstance(top, ast.FunctionDef) else getattr(top, "body", []))
+                 if isinstance(node, ast.FunctionDef)]
+    for node in sorted(functions, key=lambda n: n.lineno, reverse=True):
+        first = node.body[1 if ast.get_docstring(node) and len(node.body) > 1 else 0]
+        calls = [f"{name}()" for name in names if name not in local.get(node.lineno, set())]
+        lines.insert(first.lineno - 1, " " * first.col_offset + f"assert [{', '.join(calls)}] == [0] * {len(calls)}")
+    return "\n".join(lines)
+
+
+def test_helpers_named_like_every_name_of_a_lesson_cell_keep_full_marks_and_no_flag(tmp_path):
+    """Each lesson's model answer, whose first solution cell also defines a helper named like every
+    name the later lesson cells bind (pad, x, im2col, ...: once globals, the false fails of the
+    real students' review) and whose functions call them all first: full marks and no flag."""
+    from lesson_names import is_code_solution, module_bindings, names_lesson_cells_use
+
+    submitted = tmp_path / "submitted"
+    for path in sorted((ROOT / "lessons").glob("*/*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        answers = {nbgrader_meta(cell)["grade_id"]: cell.source for cell in
+                   read_notebook(ROOT / "solutions" / path.relative_to(ROOT / "lessons")).cells
+                   if is_code_solution(cell)}
+        solutions = [cell for cell in nb.cells if is_code_solution(cell)]
+        own = {name for cell in solutions for name, _ in module_bindings(answers[nbgrader_meta(cell)["grade_id"]])}
+        names = [name for name in names_lesson_cells_use(nb) if name not in own]
+        for cell in solutions:
+            cell.source = with_helpers_named(answers[nbgrader_meta(cell)["grade_id"]], names)
+        solutions[0].source += "\n\n" + "\n".join(f"def {name}():\n    return 0" for name in names)
+        (submitted / "helpers" / path.parent.name).mkdir(parents=True)
+        nbformat.write(nb, submitted / "helpers" / path.parent.name / path.name)
+    course = make_course(tmp_path / "course")
+    grade_cli(course, submitted, 2)
+    rows = read_csv(course / "reports" / "grades.csv")
+    graded = [r for r in rows if r["score"] and r["grade_id"].startswith("test_")]
+    assert len({r["assignment"] for r in graded}) == 6
+    wrong = [(r["assignment"], r["grade_id"], r["score"], r["max_score"], r["flags"]) for r in graded
+             if float(r["score"]) != float(r["max_score"]) or r["flags"]]
+    assert not wrong

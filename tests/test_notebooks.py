@@ -20,6 +20,7 @@ import pytest
 from nbclient import NotebookClient
 
 from autograder import metadata
+from lesson_names import GIVEN, lesson_cells_after_the_students, module_bindings, names_students_define
 
 pytestmark = pytest.mark.notebooks
 
@@ -219,6 +220,28 @@ def test_def_appears_once_per_notebook(notebook):
         defs = Counter(DEF.findall("\n".join(c.source for c in code_cells(nb))))
         twice = sorted(name for name, count in defs.items() if count > 1)
         assert not twice, f"{notebook} defines {twice} more than once"
+
+
+def test_lesson_cells_after_the_students_bind_only_their_own_functions(notebook):
+    """A lesson cell that rebinds a name (as a4's timing loop once rebound ``im2col``) breaks a
+    student's helper of that name, in their Run All and in the grader. Lesson cells after the first
+    solution cell bind only functions and UPPER_CASE constants, with names no student code uses."""
+    taken = names_students_define()
+    for index, cell in lesson_cells_after_the_students(read(LESSONS / notebook)):
+        bound = module_bindings(cell.source)
+        loose = sorted({name for name, kind in bound if kind not in ("FunctionDef", "ClassDef")
+                        and not name.isupper()})
+        assert not loose, f"{notebook} code cell {index} binds {loose} in the notebook's namespace"
+        shared = sorted({name for name, _ in bound} & taken - GIVEN.get(notebook, set()))
+        assert not shared, f"{notebook} code cell {index} defines {shared}, names students use"
+
+
+def test_the_binding_scan_sees_every_way_a_cell_binds_a_name():
+    source = ("import numpy as np\nfrom a import b as c\nfor step, im2col in []:\n    pass\n"
+              "with open('f') as handle:\n    (x, y), *z = 1, 2, 3\nif True:\n    pad = 1\n"
+              "def show():\n    hidden = 1\nclass Box:\n    inside = 1\n[w := 2 for k in ()]\n")
+    names = {name for name, _ in module_bindings(source)}
+    assert names == {"np", "c", "step", "im2col", "handle", "x", "y", "z", "pad", "show", "Box", "w"}
 
 
 def reference_function(name):
