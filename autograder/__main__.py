@@ -42,7 +42,7 @@ class GradingError(Exception):
 def _release(args):
     written = course.release(args.course)
     for path, grade_ids in written.items():
-        log.info("recorded what %s grades in %s", ", ".join(grade_ids), path)
+        log.info("recorded what %s grade or show in %s", ", ".join(grade_ids), path)
     log.info("lessons/ regenerated from solutions/ in %s", args.course)
 
 

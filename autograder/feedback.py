@@ -56,9 +56,13 @@ def verdict(cell):
     return "\n".join(lines) + "\n\n" + (cell.feedback or "(no output)") + "\n"
 
 
+NOT_RUN = "[not run while grading: worth no points; run it in your own notebook to see what it shows]\n"
+
+
 def annotate(nb, cells, notebook_metadata):
     """A copy of the notebook ``nb`` that shows the verdicts of ``cells`` (CellResults): each test
-    cell's output is its verdict; every other output is removed, and the notebook's metadata is
+    cell's output is its verdict, each visible check and showcase says that grading did not run
+    it (nor took it for a check that passed); every other output is removed, and the notebook's metadata is
     ``notebook_metadata`` (the submission's), because the kernel that made them could read the reference,
     and the course's autograded notebook becomes students' feedback."""
     nb = copy.deepcopy(nb)
@@ -71,6 +75,8 @@ def annotate(nb, cells, notebook_metadata):
         grade_id = metadata.nbgrader_meta(cell).get("grade_id")
         if metadata.is_test_cell(cell) and grade_id in verdicts:
             cell.outputs = [new_output("stream", name="stdout", text=verdicts[grade_id])]
+        elif metadata.is_visible_check(cell) or metadata.is_showcase(cell):
+            cell.outputs = [new_output("stream", name="stdout", text=NOT_RUN)]
     return nb
 
 

@@ -40,6 +40,7 @@ import numpy as np
 from autograder import frames, sandbox
 from cnn_utils import method
 from autograder.course import ROOT, nbgrader_meta
+from autograder.metadata import runs_while_grading
 
 HERE = Path(__file__).parent
 SCRIPTS = ("student_run.py", "oracle_run.py", "frames.py")   # what the sandboxes see of the grader
@@ -123,11 +124,9 @@ def student_sys_path(lib):
 
 
 def cells_to_run(notebook):
-    """Sources of the code cells of a (repaired) submitted notebook that are neither graded nor
-    locked (no test cell, no visible check): what the kernel ran before and between the tests, the
-    student's code included."""
-    return [cell.source for cell in notebook.cells if cell.cell_type == "code" and not
-            (nbgrader_meta(cell).get("grade") or nbgrader_meta(cell).get("locked"))]
+    """Sources of the code cells of a (repaired) submitted notebook that the kernel ran before and
+    between the tests (``metadata.runs_while_grading``), the student's code included."""
+    return [cell.source for cell in notebook.cells if runs_while_grading(cell)]
 
 
 def positions(notebook, grade_ids):
@@ -135,13 +134,10 @@ def positions(notebook, grade_ids):
     graded function where the notebook's own run tests it, before a later cell rebinds a name."""
     found, count = {}, 0
     for cell in notebook.cells:
-        if cell.cell_type != "code":
-            continue
-        meta = nbgrader_meta(cell)
-        if not (meta.get("grade") or meta.get("locked")):
+        if runs_while_grading(cell):
             count += 1
-        elif meta.get("grade_id") in grade_ids:
-            found.setdefault(meta["grade_id"], count)
+        elif nbgrader_meta(cell).get("grade_id") in grade_ids and cell.cell_type == "code":
+            found.setdefault(nbgrader_meta(cell)["grade_id"], count)
     return found
 
 

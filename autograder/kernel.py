@@ -7,8 +7,9 @@ beyond OUTPUT_CHARS are dropped as they arrive: a flood of prints, or of display
 charged once for every output it rewrites), costs the grader at most that much memory. Widget
 state is never kept (comm messages are ignored): the kernel wrote it, and it could carry the
 reference into the autograded notebook. The kernel's socket folder is closed to it before student code
-runs, and emptied after it. The lesson's visible checks (locked cells worth no points) are not run:
-the re-check, whose score stands, never runs them either, and they would spend the notebook's time.
+runs, and emptied after it. The lesson's visible checks (locked cells worth no points) and its
+showcases (see ``metadata.is_showcase``) are not run: the re-check, whose score stands, never runs
+them either, and they would spend the notebook's time (feedback.annotate says so in their place).
 """
 
 import os
@@ -24,7 +25,7 @@ from nbgrader.converters.autograde import Autograde
 from nbgrader.preprocessors import Execute
 from traitlets import default
 
-from autograder.metadata import is_visible_check
+from autograder.metadata import is_showcase, is_visible_check
 
 MESSAGE_BYTES = 16 * 2**20
 OUTPUT_CHARS = 4 * 2**20
@@ -74,8 +75,8 @@ def _size(content):
 
 class BoundedExecute(Execute):
     """nbgrader's Execute with SandboxKernelManager, keeping at most OUTPUT_CHARS of output per
-    notebook, and not running the lesson's visible checks: they are worth no points, and the
-    re-check, whose score stands, does not run them either."""
+    notebook, and running neither the lesson's visible checks nor its showcases: they are worth no
+    points, and the re-check, whose score stands, does not run them either."""
 
     kept = 0
 
@@ -96,7 +97,7 @@ class BoundedExecute(Execute):
         return True
 
     def preprocess_cell(self, cell, resources, index):
-        if is_visible_check(cell):
+        if is_visible_check(cell) or is_showcase(cell):
             return cell, resources
         return super().preprocess_cell(cell, resources, index)
 

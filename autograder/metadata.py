@@ -7,9 +7,15 @@ kernel. That is written once, at release, into the source notebook's cell metada
 It is read from the call's syntax tree, so quoting, spacing and keywords do not matter, and a
 test cell whose call cannot be read stops the release with the cell named, instead of silently
 losing its re-check. ``generate_assignment`` carries the metadata into ``lessons/``.
+
+An ungraded demonstration (a drawing, an explorer, a timing) that an instructor tags SHOWCASE gets
+``{"showcase": <hash of its source>}`` there instead: neither grading run needs it, so neither
+runs it, as long as the student's copy still has that source (a student who wrote code into it
+has it run).
 """
 
 import ast
+import hashlib
 import inspect
 from pathlib import Path
 
@@ -18,6 +24,7 @@ import nbformat
 from cnn_utils.grading import grade
 
 KEY = "cnn_backprop"
+SHOWCASE = "showcase"   # the cell tag of an ungraded demonstration the graders skip
 
 
 class MetadataError(ValueError):
@@ -38,6 +45,24 @@ def is_visible_check(cell):
     """A locked code cell that is no test cell: the lesson's own check, worth no points."""
     meta = nbgrader_meta(cell)
     return cell.cell_type == "code" and bool(meta.get("locked")) and not meta.get("grade")
+
+
+def digest(source):
+    return hashlib.sha256(source.encode()).hexdigest()
+
+
+def is_showcase(cell):
+    """An unlocked code cell released as a showcase, its source unchanged since."""
+    found = cell.get("metadata", {}).get(KEY)
+    return (cell.cell_type == "code" and not nbgrader_meta(cell) and isinstance(found, dict)
+            and found.get(SHOWCASE) == digest(cell.source))
+
+
+def runs_while_grading(cell):
+    """A code cell both grading runs execute before or between the tests: neither a test cell, nor
+    a visible check (locked), nor a showcase; the student's code, the lesson's setup and helpers."""
+    meta = nbgrader_meta(cell)
+    return cell.cell_type == "code" and not (meta.get("grade") or meta.get("locked")) and not is_showcase(cell)
 
 
 def is_written_answer(cell):
@@ -88,20 +113,40 @@ def read_call(source, where):
     return {"graded": name, "function": str(function), "points": float(points)}
 
 
+def _showcase(cell, where):
+    """KEY's value for a SHOWCASE-tagged cell; MetadataError when it is graded or the student's."""
+    if nbgrader_meta(cell):
+        raise MetadataError(f"{where}: a '{SHOWCASE}' cell is skipped while grading, so it may not be a "
+                            "test, solution or locked cell; remove the tag or the nbgrader role")
+    return {SHOWCASE: digest(cell.source)}
+
+
 def record(notebook_path):
-    """Write KEY into every test cell of a source notebook whose metadata is missing or stale;
-    returns the grade_ids it changed (the file is rewritten only when there are any)."""
+    """Write KEY into every test cell and every SHOWCASE-tagged cell of a source notebook whose
+    metadata is missing or stale, and drop it from a cell no longer tagged; returns the cells it
+    changed, by grade_id or index (the file is rewritten only when there are any)."""
     nb = nbformat.read(str(notebook_path), as_version=4)
     changed = []
-    for cell in filter(is_test_cell, nb.cells):
+    for index, cell in enumerate(nb.cells):
         grade_id = nbgrader_meta(cell).get("grade_id")
-        found = read_call(cell.source, f"{Path(notebook_path).name}, cell {grade_id}")
-        if found["points"] is not None and found["points"] != float(nbgrader_meta(cell).get("points", 0)):
-            raise MetadataError(f"{Path(notebook_path).name}, cell {grade_id}: grade(...) gives "
-                                f"{found['points']:g} points, the cell {nbgrader_meta(cell).get('points', 0)}")
+        where = f"{Path(notebook_path).name}, cell {grade_id or index}"
+        if SHOWCASE in cell.metadata.get("tags", []):
+            found = _showcase(cell, where)
+        elif is_test_cell(cell):
+            found = read_call(cell.source, where)
+            if found["points"] is not None and found["points"] != float(nbgrader_meta(cell).get("points", 0)):
+                raise MetadataError(f"{where}: grade(...) gives {found['points']:g} points, "
+                                    f"the cell {nbgrader_meta(cell).get('points', 0)}")
+        elif KEY in cell.metadata:
+            found = None
+        else:
+            continue
         if cell.metadata.get(KEY) != found:
-            cell.metadata[KEY] = found
-            changed.append(grade_id)
+            if found is None:
+                del cell.metadata[KEY]
+            else:
+                cell.metadata[KEY] = found
+            changed.append(grade_id or f"cell {index}")
     if changed:
         nbformat.write(nb, str(notebook_path))
     return changed

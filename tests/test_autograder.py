@@ -131,8 +131,11 @@ def test_feedback_pages_never_show_hidden_tests_and_carry_hints(batch):
 
 def test_the_course_keeps_each_autograded_notebook_with_only_the_verdicts_as_output(batch):
     """nbgrader's layout, so the formgrader and generate_feedback find them; the kernel's output
-    (it could read the reference) is gone, each test cell shows the final verdict."""
+    (it could read the reference) is gone, each test cell shows the final verdict, each cell that
+    grading skips says so."""
     from nbgrader.apps import NbGraderAPI
+
+    from autograder import metadata
     from traitlets.config import Config
 
     out, rows, _, _, _ = batch
@@ -149,6 +152,8 @@ def test_the_course_keeps_each_autograded_notebook_with_only_the_verdicts_as_out
             if grade_id in scores and not nbgrader_meta(code).get("solution"):
                 [output] = code.outputs
                 assert output.text.startswith(f"Graded: {scores[grade_id]} / "), (student, grade_id)
+            elif metadata.is_visible_check(code) or metadata.is_showcase(code):
+                assert [o.text for o in code.outputs] == [feedback.NOT_RUN], (student, grade_id)
             else:
                 assert code.outputs == [], (student, grade_id)
     config = Config()
@@ -287,14 +292,16 @@ def test_a_written_answer_is_the_students_and_waits_for_manual_grading():
     assert blank.score == 0 and not blank.flags
 
 
-def test_cells_to_run_are_the_code_cells_but_the_tests():
+def test_cells_to_run_are_the_code_cells_but_the_tests_and_the_showcases():
     submitted = lesson()
     cell(submitted, "conv_forward_naive").source = "def conv_forward_naive(x, w, b, p):\n    return 1"
     sources = integrity.cells_to_run(submitted)
     code = [c for c in submitted.cells if c.cell_type == "code"]
     assert sources[0].startswith("import numpy as np")
     assert "def conv_forward_naive(x, w, b, p):\n    return 1" in sources
-    assert len(sources) == len(code) - 2  # the visible and the hidden test of conv_forward_naive
+    showcases = [c for c in code if "Explorer(" in c.source or "show_photo_filters()" in c.source]
+    assert len(showcases) == 2 and not any(c.source in sources for c in showcases)
+    assert len(sources) == len(code) - 2 - 2  # the visible and the hidden test of conv_forward_naive
     assert not any("rel_error(out, correct_out)" in source for source in sources)
 
 
@@ -315,6 +322,25 @@ def test_the_kernel_runs_the_code_the_recheck_runs_and_the_tests(path, monkeypat
     assert tests and ran == [s for c in nb.cells if c.cell_type == "code" and
                              ((s := c.source) in tests or s in integrity.cells_to_run(nb))]
     assert any(metadata.is_visible_check(c) and c.source not in ran for c in nb.cells)
+    assert any(metadata.is_showcase(c) and c.source not in ran for c in nb.cells)
+
+
+def test_a_showcase_the_student_edited_runs_in_both(monkeypatch):
+    """A student who wrote a helper into a demonstration cell keeps it: the cell no longer has its
+    released source, so the kernel and the re-check run it (skipping can only ever drop a cell
+    that is still the lesson's own)."""
+    from autograder import kernel, metadata
+
+    nb = lesson()
+    photo = next(c for c in nb.cells if metadata.is_showcase(c) and "show_photo_filters()" in c.source)
+    assert photo.source not in integrity.cells_to_run(nb)
+    photo.source = "def pad_helper(x, p):\n    return x\n\n" + photo.source
+    assert not metadata.is_showcase(photo) and photo.source in integrity.cells_to_run(nb)
+    ran = []
+    monkeypatch.setattr(kernel.Execute, "preprocess_cell", lambda self, cell, resources, index: (
+        ran.append(cell.source), (cell, resources))[1])
+    kernel.BoundedExecute().preprocess_cell(photo, {}, 0)
+    assert ran == [photo.source]
 
 
 def test_graded_cells_read_the_grade_calls():

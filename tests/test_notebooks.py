@@ -6,6 +6,7 @@ once: a fake student "solver" submits the lessons with the instructor's solution
 in, a fake student "stub" submits the lessons untouched.
 """
 
+import ast
 import importlib
 import os
 import re
@@ -234,6 +235,42 @@ def test_lesson_cells_after_the_students_bind_only_their_own_functions(notebook)
         assert not loose, f"{notebook} code cell {index} binds {loose} in the notebook's namespace"
         shared = sorted({name for name, _ in bound} & taken - GIVEN.get(notebook, set()))
         assert not shared, f"{notebook} code cell {index} defines {shared}, names students use"
+
+
+def test_showcases_are_demonstrations_no_other_cell_needs(notebook):
+    """Grading skips a showcase (metadata.is_showcase), so what it binds must be functions that no
+    cell grading runs uses; every notebook has some, and each is unlocked and ungraded."""
+    nb = read(LESSONS / notebook)
+    showcases = [cell for cell in nb.cells if metadata.is_showcase(cell)]
+    tagged = [cell for cell in nb.cells if metadata.SHOWCASE in cell.metadata.get("tags", [])]
+    assert showcases and len(showcases) == len(tagged), f"{notebook}: a tagged cell is not recorded"
+    bound = {name for cell in showcases for name, kind in module_bindings(cell.source)}
+    assert all(kind == "FunctionDef" for cell in showcases for _, kind in module_bindings(cell.source)), notebook
+    run = [cell for cell in nb.cells if metadata.runs_while_grading(cell) or metadata.is_test_cell(cell)]
+    used = {node.id for cell in run for node in ast.walk(ast.parse(cell.source)) if isinstance(node, ast.Name)}
+    assert not bound & used, f"{notebook}: cells that grading runs use {sorted(bound & used)} of a showcase"
+
+
+def test_release_records_showcases_and_refuses_one_on_a_graded_cell(tmp_path):
+    nb = read(SOLUTIONS / NOTEBOOKS[0])
+    demo = next(cell for cell in nb.cells if metadata.SHOWCASE in cell.metadata.get("tags", []))
+    demo.metadata.pop(metadata.KEY)
+    demo.source += "\n"
+    nbformat.write(nb, str(tmp_path / "nb.ipynb"))
+    assert metadata.record(tmp_path / "nb.ipynb") and metadata.record(tmp_path / "nb.ipynb") == []
+    demo = next(cell for cell in read(tmp_path / "nb.ipynb").cells if cell.metadata.get("tags"))
+    assert metadata.is_showcase(demo)
+    nb = read(tmp_path / "nb.ipynb")
+    for cell in nb.cells:
+        cell.metadata.pop("tags", None)
+    nbformat.write(nb, str(tmp_path / "nb.ipynb"))
+    assert metadata.record(tmp_path / "nb.ipynb")
+    assert not any(metadata.KEY in cell.metadata for cell in read(tmp_path / "nb.ipynb").cells
+                   if not metadata.is_test_cell(cell))
+    grade_cells(nb)[0].metadata["tags"] = [metadata.SHOWCASE]
+    nbformat.write(nb, str(tmp_path / "nb.ipynb"))
+    with pytest.raises(metadata.MetadataError, match="may not be a test, solution or locked cell"):
+        metadata.record(tmp_path / "nb.ipynb")
 
 
 def test_the_binding_scan_sees_every_way_a_cell_binds_a_name():
