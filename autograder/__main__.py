@@ -1,20 +1,16 @@
 """Command line: ``python -m autograder release`` and ``python -m autograder grade ...`` (also
-installed as ``cnn-autograder``). Grading needs Linux: student code runs in a bubblewrap sandbox."""
+installed as ``cnn-autograder``), over ``autograder.app``. Grading needs Linux: student code runs
+in a bubblewrap sandbox."""
 
 import argparse
 import importlib.metadata
 import logging
 import sys
-import tempfile
 import textwrap
-import time
 from pathlib import Path
 
-from traitlets import TraitError
-
-from autograder import (cgroups, course, course_files, escape, feedback, gradebook, handed_in, pipeline, report,
-                        sandbox, settings, template_cache)
-from autograder.sandbox import Limits
+from autograder import app, escape, report, settings
+from autograder.app import GradingError
 
 log = logging.getLogger("autograder")
 
@@ -35,159 +31,33 @@ settings read from nbgrader_config.py (the options above override them):
 """
 
 
-class GradingError(Exception):
-    """A mistake in the command or the course: reported in one line, exit status 2."""
-
-
 def _release(args):
-    written = course.release(args.course)
-    for path, grade_ids in written.items():
-        log.info("recorded what %s grade or show in %s", ", ".join(grade_ids), path)
+    written = app.release(args.course)
+    for path, cells in written.items():
+        log.info("recorded what %s grade or show in %s", ", ".join(cells), path)
     log.info("lessons/ regenerated from solutions/ in %s", args.course)
 
 
-def _course(path):
-    path = Path(path).resolve()
-    if not (path / course.CONFIG).is_file():
-        raise GradingError(f"{path} is not a course folder: it has no {course.CONFIG} "
-                           "(run in the course folder or give --course DIR)")
-    return path
+def grade_options(args):
+    """app.grade_course's keywords from the parsed ``grade`` command line."""
+    return {"students": args.student, "submitted": args.submitted, "out": args.out, "db": args.db,
+            "dry_run": args.dry_run, "jobs": args.jobs, "cell_timeout": args.cell_timeout,
+            "notebook_timeout": args.notebook_timeout, "memory": args.memory,
+            "sandboxed": not args.unsafe_no_sandbox, "scheduler": args.scheduler or args.cluster,
+            "progress": not args.quiet}
 
 
-def _submissions(plans, submitted, students):
-    if not submitted.is_dir():
-        raise GradingError(f"no submissions folder {submitted} (nbgrader collect puts submissions "
-                           "in the course's submitted/; give another with --submitted DIR)")
-    found = pipeline.submissions(plans, submitted, students)
-    if not found:
-        who = f" of {', '.join(students)}" if students else ""
-        raise GradingError(f"no submissions{who} of {', '.join(plans)} in {submitted} "
-                           "(expected DIR/<student>/<assignment>/<notebook>.ipynb)")
-    missing = set(students or ()) - {s.student for s in found}
-    if missing:
-        raise GradingError(f"no submission of {', '.join(sorted(missing))} in {submitted}")
-    return found
-
-
-def _limits(options, unsafe, remote):
-    """The limits of student code; GradingError where it would run here without a sandbox
-    (``remote``: it runs on a Dask cluster's workers, which check for themselves)."""
-    limits = Limits(options.cell_timeout, options.notebook_timeout, options.memory, sandbox=not unsafe)
-    why = sandbox.unavailable() if limits.sandbox and not remote else None
-    if why:
-        raise GradingError(f"cannot grade: student code must run in a sandbox, and {why}.\n"
-                           "To grade without one (student code can then read and change what you can), "
-                           "pass --unsafe-no-sandbox: every row of grades.csv is then flagged 'unsandboxed'.")
-    if limits.sandbox and not remote and (no_cgroups := cgroups.unavailable()):
-        log.warning("no cgroup per sandbox here (%s): each student process has its own limits, but not "
-                    "a sandbox as a whole (rows say 'no-cgroup'); grade as root on cgroup v1 for them", no_cgroups)
-    if not limits.sandbox:
-        log.warning("grading WITHOUT a sandbox (--unsafe-no-sandbox): every row is flagged '%s'",
-                    sandbox.UNSAFE_FLAG)
-    return limits
+def summary(graded, quiet=False):
+    """What the command prints once grading is done: the table of scores (not when ``quiet``),
+    then a line with the count and the time."""
+    if not quiet:
+        print(report.table(graded.results))
+    print(f"graded {len(graded.results)} notebooks in {graded.seconds:.1f} s {graded.where} "
+          f"(workers {graded.grading_seconds:.1f} s)")
 
 
 def _grade(args):
-    home = _course(args.course)
-    try:
-        options, config = settings.load(home, {"jobs": args.jobs, "cell_timeout": args.cell_timeout,
-                                               "notebook_timeout": args.notebook_timeout,
-                                               "memory": args.memory})
-    except TraitError as error:
-        raise GradingError(f"{home / course.CONFIG}: {error}") from None
-    source = course.source_directory(home, config)
-    if not source.is_dir():
-        raise GradingError(f"{home} has no source folder {source.name}/ with the assignments")
-    known = course.assignments(source)
-    names = known if args.assignment == "all" else [args.assignment]
-    if set(names) - set(known):
-        raise GradingError(f"unknown assignment {args.assignment!r}; known: {', '.join(known)}")
-    limits = _limits(options, args.unsafe_no_sandbox, remote=bool(args.scheduler))
-    submitted = Path(args.submitted or home / config.CourseDirectory.get("submitted_directory", "submitted"))
-    reports = Path(args.out or home / options.reports_directory)
-    url = args.db or config.CourseDirectory.get("db_url") or f"sqlite:///{home / 'gradebook.db'}"
-    start = time.monotonic()
-    plans = pipeline.plan(names, source)
-    found = _submissions(plans, submitted, args.student)
-    graded = sorted({s.assignment for s in found})  # only what was handed in gets a template
-    log.info("grading %d notebooks of %d students with %d job(s)", len(found),
-             len({s.student for s in found}), options.jobs)
-    # in /tmp, not $TMPDIR: the kernels' Unix socket paths must stay under 108 characters
-    with tempfile.TemporaryDirectory(prefix="ag-", dir="/tmp") as scratch:
-        try:
-            template = template_cache.template(graded, home)
-        except OSError as error:   # no cache folder to write: made here, as before the cache
-            log.warning("no template cache (%s): generating the assignments for this command", error)
-            template = course.make_template(Path(scratch) / "template", graded, home)
-        workers = time.monotonic()
-        where = args.scheduler or args.cluster
-        if where:
-            results = _grade_on_cluster(where, found, plans, template, limits, options.jobs, scratch, not args.quiet)
-        else:
-            results = pipeline.grade_all(found, plans, template, limits, scratch, jobs=options.jobs,
-                                         progress=not args.quiet)
-        workers = time.monotonic() - workers
-        cgroups.sweep()
-        if not args.dry_run:
-            count = gradebook.merge(results, url, graded, template, home, config, options.due_dates)
-            folders, left_out = course_files.write(results, home, config)
-            log.info("gradebook: %s (%d grades); autograded/: %d submissions", url, count, folders)
-            for student in left_out:
-                log.warning("%r is not a plain file name: graded and in the gradebook, but not in "
-                            "autograded/ (nbgrader reads student ids as glob patterns)", student)
-        else:
-            handed_in.mark_unknown(results, options.due_dates)
-        for result in results:
-            if handed_in.UNKNOWN_TIME in result.flags:
-                log.warning("%s/%s/%s: its timestamp.txt is missing or unreadable, so it counts as late (%s)",
-                            result.student, result.assignment, result.notebook, handed_in.UNKNOWN_TIME)
-    _write_reports(results, reports, args.quiet, merge=bool(args.student))
-    how = f"on the Dask cluster at {args.scheduler}" if args.scheduler else f"with {options.jobs} job(s)"
-    print(f"graded {len(results)} notebooks in {time.monotonic() - start:.1f} s {how} (workers {workers:.1f} s)")
-
-
-def _grade_on_cluster(scheduler, found, plans, template, limits, jobs, scratch, progress):
-    """Results graded on the Dask cluster at ``scheduler`` (an address, or "local": one of ``jobs``
-    workers here, whose courses go in ``scratch``)."""
-    try:
-        from autograder import cluster
-    except ImportError as error:
-        raise GradingError(f"grading on a Dask cluster needs the cluster extra "
-                           f"(pip install 'cnn_utils[cluster]'): {error}") from None
-    try:
-        client, local = cluster.connect(scheduler, jobs)
-    except (OSError, TimeoutError, TypeError, ValueError) as error:   # TypeError: tls:// without certificates
-        raise GradingError(f"cannot reach the Dask scheduler at {scheduler}: {error}") from None
-    try:
-        return cluster.grade_all(found, plans, template, limits, client, scratch if local else "/tmp", progress)
-    except cluster.ClusterError as error:
-        raise GradingError(str(error)) from None
-    finally:
-        client.close()
-        if local is not None:
-            local.close()
-
-
-def _write_reports(results, reports, quiet, merge=False):
-    """``merge``: only some students were graded; grades.csv keeps the rows of the others."""
-    reports.mkdir(parents=True, exist_ok=True)
-    report.write_csv(results, reports / "grades.csv", keep_others=merge)
-    pictures = report.histograms(results, reports)
-    pages = feedback.write(results, reports)
-    for result in results:
-        if result.log:
-            student = Path(feedback.file_name(result.student)).stem
-            path = reports / "logs" / f"{student}_{result.assignment}_{result.notebook}.log"
-            path.parent.mkdir(exist_ok=True)
-            path.write_text(result.log, encoding="utf-8")
-            log.warning("%s/%s: nbgrader could not grade it (%s); its log: %s", result.student,
-                        result.assignment, ";".join(result.flags), path)
-    if not quiet:
-        print(report.table(results))
-    log.info("grades:    %s", reports / "grades.csv")
-    log.info("feedback:  %s/<student>.html", pages)
-    for picture in pictures:
-        log.info("histogram: %s", picture)
+    summary(app.grade_course(args.course, args.assignment, **grade_options(args)), args.quiet)
 
 
 def _settings_help():
@@ -255,17 +125,23 @@ class TerminalFormatter(logging.Formatter):
         return escape.terminal(super().format(record))
 
 
-def main(argv=None):
-    args = parser().parse_args(argv)
+def log_to_terminal(verbose=False, quiet=False):
+    """The grader's log lines on stderr (``verbose``: with times, and nbgrader's steps too;
+    ``quiet``: warnings only), with control characters escaped."""
     handler = logging.StreamHandler()
-    handler.setFormatter(TerminalFormatter("%(asctime)s %(levelname)s %(message)s" if args.verbose else "%(message)s"))
+    handler.setFormatter(TerminalFormatter("%(asctime)s %(levelname)s %(message)s" if verbose else "%(message)s"))
     log.addHandler(handler)
     log.propagate = False
-    log.setLevel(logging.DEBUG if args.verbose else logging.WARNING if getattr(args, "quiet", False) else logging.INFO)
-    if args.verbose:   # nbgrader's own steps too
+    log.setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
+    if verbose:   # nbgrader's own steps too
         steps = logging.StreamHandler()
         steps.setFormatter(TerminalFormatter("%(asctime)s %(name)s %(message)s"))
         logging.basicConfig(level=logging.INFO, handlers=[steps])
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    log_to_terminal(args.verbose, getattr(args, "quiet", False))
     try:
         args.run(args)
     except GradingError as error:

@@ -15,10 +15,10 @@ import shutil
 import time
 
 from autograder import __main__ as cli
-from autograder import course
+from autograder import app, course
 
 SCRATCH = course.ROOT / "scratch" / "demo"
-DEMO_LIMITS = ["--cell-timeout", "15", "--notebook-timeout", "60", "--memory", "1500"]
+DEMO_LIMITS = {"cell_timeout": 15, "notebook_timeout": 60, "memory": 1500}
 
 
 def show_sandbox(out):
@@ -35,7 +35,7 @@ def show_sandbox(out):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m autograder.demo", description=__doc__)
-    parser.add_argument("--jobs", default="2", help="worker processes (default 2)")
+    parser.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
     jobs = parser.parse_args(argv).jobs
     start = time.monotonic()
     shutil.rmtree(SCRATCH, ignore_errors=True)
@@ -44,15 +44,16 @@ def main(argv=None):
     shutil.copy(course.ROOT / course.CONFIG, home)
     shutil.copytree(course.ROOT / "solutions", home / "solutions")
     print(f"1. release: nbgrader generate_assignment into {home / 'lessons'}")
-    cli.main(["release", "--course", str(home)])
+    cli.log_to_terminal()
+    app.release(home)
     submitted = home / "submitted"
     shutil.copytree(course.ROOT / "autograder" / "samples", submitted,
                     ignore=shutil.ignore_patterns("*.py", "*.json", "__pycache__"))
     students = sorted(p.name for p in submitted.iterdir())
     print(f"2. grade: {len(students)} sample students ({sum(s.startswith('h_') for s in students)} hostile "
-          f"or broken) with --jobs {jobs}, limits {' '.join(DEMO_LIMITS)}")
+          f"or broken) with --jobs {jobs}, limits {', '.join(f'{k} {v}' for k, v in DEMO_LIMITS.items())}")
     out = SCRATCH / "report"
-    cli.main(["grade", "all", "--course", str(home), "--out", str(out), "--jobs", jobs, *DEMO_LIMITS])
+    cli.summary(app.grade_course(home, "all", out=out, jobs=jobs, **DEMO_LIMITS))
     show_sandbox(out)
     print(f"\n4. done in {time.monotonic() - start:.0f} s. Open {out / 'feedback'}/<student>.html for "
           f"feedback and {out} for grades.csv and the histograms.")

@@ -23,7 +23,8 @@ from pathlib import Path
 import dask
 from dask_jobqueue import SLURMCluster
 
-from autograder.__main__ import main as autograder
+from autograder import __main__ as cli
+from autograder import app
 
 
 def slurm_cluster(args):
@@ -61,13 +62,21 @@ def main(argv=None):
     args = parser.parse_args(ours)
     if not args.print_job_script and not grade:
         parser.error("give the grading arguments after --, e.g. -- a2_conv_backward")
+    grading = cli.parser().parse_args(["grade", *grade]) if grade else None
+    if grading is not None and (grading.scheduler or grading.cluster):
+        parser.error("the grading arguments take no --scheduler or --cluster: the Slurm workers are the cluster")
     with slurm_cluster(args) as cluster:
         if args.print_job_script:
             print(cluster.job_script())
             return
         cluster.scale(jobs=args.workers)
+        cli.log_to_terminal(grading.verbose, grading.quiet)
+        options = {**cli.grade_options(grading), "scheduler": cluster.scheduler_address}
         with dask.config.set(client_tls(cluster.security)):
-            autograder(["grade", *grade, "--scheduler", cluster.scheduler_address])
+            try:
+                cli.summary(app.grade_course(grading.course, grading.assignment, **options), grading.quiet)
+            except app.GradingError as error:
+                sys.exit(f"error: {error}")
 
 
 if __name__ == "__main__":
