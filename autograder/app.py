@@ -18,8 +18,8 @@ from pathlib import Path
 
 from traitlets import TraitError
 
-from autograder import (cgroups, course, course_files, feedback, gradebook, handed_in, pipeline, report,
-                        sandbox, settings, template_cache)
+from autograder import (cgroups, class_report, course, course_files, feedback, gradebook, handed_in, pipeline,
+                        report, sandbox, settings, template_cache)
 from autograder.grade import NotebookResult
 from autograder.sandbox import Limits
 
@@ -112,11 +112,14 @@ def grade_course(course_dir: Path | str, assignments: str | Sequence[str] = "all
 
 
 def write_reports(results: list[NotebookResult], reports: Path, merge: bool = False) -> None:
-    """grades.csv, the histograms, the feedback pages and nbgrader's logs of ``results`` in
-    ``reports``; ``merge``: only some students were graded, grades.csv keeps the others' rows."""
+    """grades.csv, the feedback pages and nbgrader's logs of ``results`` in ``reports``, and the
+    histograms and class pages of the whole grades.csv; ``merge``: only some students were graded,
+    grades.csv keeps the others' rows."""
     reports.mkdir(parents=True, exist_ok=True)
     report.write_csv(results, reports / "grades.csv", keep_others=merge)
-    pictures = report.histograms(results, reports)
+    everyone = report.read_csv(reports / "grades.csv")
+    pictures = report.histograms(everyone, reports)
+    classes = class_report.write(everyone, reports)
     pages = feedback.write(results, reports)
     for result in results:
         if result.log:
@@ -130,6 +133,8 @@ def write_reports(results: list[NotebookResult], reports: Path, merge: bool = Fa
     log.info("feedback:  %s/<student>.html", pages)
     for picture in pictures:
         log.info("histogram: %s", picture)
+    for path in classes:
+        log.info("class:     %s", path)
 
 
 def _course(path):

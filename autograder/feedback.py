@@ -9,6 +9,7 @@ printed feedback; never the test source, never what the kernel printed):
 import copy
 import hashlib
 import re
+import textwrap
 from collections import defaultdict
 from html import escape
 from pathlib import Path
@@ -40,6 +41,7 @@ FLAG_TEXT = {
     "unknown-submission-time": "no submission time could be read (timestamp.txt missing or unreadable): "
                                "it counts as handed in when it was graded, after the due date",
 }
+VERDICT_WIDTH = 96   # nbgrader's formgrader and feedback pages show outputs unwrapped
 SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")
 STYLE = ("body{font-family:sans-serif;max-width:60em;margin:2em auto}pre{background:#f6f6f6;padding:.6em;"
          "white-space:pre-wrap}.flags{color:#a40}td,th{padding:.2em .8em;text-align:left}")
@@ -49,11 +51,25 @@ def flag_lines(flags):
     return [f"{flag}: {FLAG_TEXT.get(flag, flag)}" for flag in flags]
 
 
+def _wrapped(text):
+    """``text`` with every line longer than VERDICT_WIDTH broken at spaces, continued under its
+    own indent plus four: a named mistake stays readable where nothing wraps it."""
+    lines = []
+    for line in text.splitlines():
+        if len(line) <= VERDICT_WIDTH:
+            lines.append(line)
+            continue
+        indent = " " * (len(line) - len(line.lstrip()) + 4)
+        lines += textwrap.wrap(line, VERDICT_WIDTH, subsequent_indent=indent, break_long_words=False,
+                               break_on_hyphens=False)
+    return "\n".join(lines)
+
+
 def verdict(cell):
     """The text a test cell shows in the autograded notebook: score, flags, feedback."""
     score = "needs manual grading" if cell.score is None else f"{cell.score:g}"
     lines = [f"Graded: {score} / {cell.max_score:g}", *(f"- {line}" for line in flag_lines(cell.flags))]
-    return "\n".join(lines) + "\n\n" + (cell.feedback or "(no output)") + "\n"
+    return _wrapped("\n".join(lines) + "\n\n" + (cell.feedback or "(no output)")) + "\n"
 
 
 NOT_RUN = "[not run while grading: worth no points; run it in your own notebook to see what it shows]\n"

@@ -1,4 +1,5 @@
-"""The grade report: grades.csv (one row per graded cell), a histogram per assignment, a text table.
+"""The grade report: grades.csv (one row per graded cell, with the mistakes its feedback names), a
+histogram per assignment, a text table.
 
 A written answer that waits for manual grading has an empty score in grades.csv (never 0, never
 full marks), the flag ``needs-manual-grading``, and counts in no total until it is graded in the
@@ -11,9 +12,9 @@ import csv
 from collections import defaultdict
 from pathlib import Path
 
-from autograder import escape
+from autograder import escape, named_mistakes
 
-COLUMNS = ("student", "assignment", "notebook", "grade_id", "score", "max_score", "flags", "defences")
+COLUMNS = ("student", "assignment", "notebook", "grade_id", "score", "max_score", "flags", "defences", "mistakes")
 
 
 def rows(results):
@@ -22,7 +23,8 @@ def rows(results):
             yield {"student": result.student, "assignment": result.assignment, "notebook": result.notebook,
                    "grade_id": cell.grade_id, "score": "" if cell.score is None else f"{cell.score:g}",
                    "max_score": f"{cell.max_score:g}",
-                   "flags": ";".join(cell.flags), "defences": ";".join(result.defences)}
+                   "flags": ";".join(cell.flags), "defences": ";".join(result.defences),
+                   "mistakes": ";".join(named_mistakes.named(cell.feedback or ""))}
 
 
 def write_csv(results, path, keep_others=False):
@@ -40,6 +42,11 @@ def write_csv(results, path, keep_others=False):
         writer.writerows(written)
 
 
+def read_csv(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
 def scored(cells):
     """(score, max_score) of the cells that have a score: a written answer still to be graded by
     hand counts in neither."""
@@ -47,25 +54,26 @@ def scored(cells):
     return sum(c.score for c in known), sum(c.max_score for c in known)
 
 
-def totals(results):
-    """{assignment: {student: (score, max_score)}} over the cells that have a score."""
-    sums = defaultdict(dict)
-    for result in results:
-        score, most = sums[result.assignment].get(result.student, (0.0, 0.0))
-        add, add_most = scored(result.cells)
-        sums[result.assignment][result.student] = (score + add, most + add_most)
+def totals(rows):
+    """{assignment: {student: (score, max_score)}} of grades.csv's ``rows``, over the cells that
+    have a score."""
+    sums = defaultdict(lambda: defaultdict(lambda: (0.0, 0.0)))
+    for row in rows:
+        if row["score"] != "":
+            score, most = sums[row["assignment"]][row["student"]]
+            sums[row["assignment"]][row["student"]] = (score + float(row["score"]), most + float(row["max_score"]))
     return sums
 
 
-def histograms(results, folder):
-    """One PNG of total scores per assignment in ``folder``; returns the paths."""
+def histograms(rows, folder):
+    """One PNG of total scores per assignment of grades.csv's ``rows`` in ``folder``; the paths."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     paths = []
-    for assignment, scores in sorted(totals(results).items()):
+    for assignment, scores in sorted(totals(rows).items()):
         values = [score for score, _ in scores.values()]
         most = max(m for _, m in scores.values())
         fig, ax = plt.subplots(figsize=(6, 3.5))

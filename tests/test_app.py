@@ -50,6 +50,8 @@ def test_a_course_graded_through_the_api_and_one_student_again(course):
     kept = rows(course / "reports" / "grades.csv")
     assert [r for r in kept if r["student"] == "alice_correct"] == [r for r in first if r["student"] == "alice_correct"]
     assert {r["student"] for r in kept} == {"alice_correct", "carol_no_bias"}
+    page = (course / "reports" / "class_a1_conv_forward.html").read_text()
+    assert "1 of 2" in page and "carol_no_bias.html" in page   # the class page counts alice still
 
 
 @pytest.mark.parametrize("assignments, says", [

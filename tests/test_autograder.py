@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from conftest import require
-from autograder import discover, feedback, frames, integrity, report, sandbox, structure
+from autograder import class_report, discover, feedback, frames, integrity, named_mistakes, report, sandbox, structure
 from autograder.course import ROOT, GradedCell, graded_cells, nbgrader_meta, read_notebook
 from autograder.grade import CellResult, NotebookResult
 from cnn_utils.grading import table
@@ -105,6 +105,43 @@ def test_batch_has_one_row_per_expected_cell_and_the_columns(batch):
     assert all(float(r["score"] or 0) <= float(r["max_score"]) for r in rows)
     waiting = [r for r in rows if r["score"] == ""]
     assert waiting and all(r["flags"] == "needs-manual-grading" for r in waiting)
+
+
+def test_the_class_page_counts_each_named_mistake_of_the_sample_class(batch):
+    """reports/class_<assignment>.html: per graded cell, the students with full marks, each named
+    mistake with its students (linked to their feedback), the rest; counted from grades.csv."""
+    out, rows, _, _, _ = batch
+    a1 = [r for r in rows if (r["assignment"], r["grade_id"]) == ("a1_conv_forward", "test_conv_forward_naive")]
+    mistakes = {r["student"]: r["mistakes"] for r in a1}
+    assert mistakes["carol_no_bias"] == "bias_missing" and mistakes["bob_mistakes"] == "stride_ignored"
+    assert mistakes["dave_stub"] == "not-implemented" and mistakes["alice_correct"] == ""
+    [cell] = [c for c in class_report.summarise(rows)["a1_conv_forward"]["cells"]
+              if c["grade_id"] == "test_conv_forward_naive"]
+    full = [r["student"] for r in a1 if float(r["score"]) == 6]
+    assert cell["students"] == len(a1) and cell["full"] == len(full) >= 1
+    assert cell["mistakes"]["bias_missing"] == ["carol_no_bias"] and "dave_stub" in cell["mistakes"]["not-implemented"]
+    named = {s for who in cell["mistakes"].values() for s in who}
+    assert sorted(named | set(cell["unnamed"]) | set(full)) == sorted(r["student"] for r in a1)
+    page = (out / "class_a1_conv_forward.html").read_text()
+    assert html.escape(named_mistakes.hint_of("bias_missing"), quote=True) in page
+    assert "<a href='feedback/carol_no_bias.html'>carol_no_bias</a>" in page
+    assert f"{len(full)} of {len(a1)}" in page
+    assert (out / "class_a1_conv_forward.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "class_a3_pooling.html").is_file()
+
+
+def test_only_the_graders_own_lines_name_a_mistake():
+    """A student who prints a 'Likely mistake' line of their own adds nothing to the class page."""
+    from cnn_utils.grading.mistakes import MISTAKES
+
+    grader = (f"conv_forward_naive: 0 of 20 random cases fully correct\n  Likely mistake (explains 20 of 20 "
+              f"wrong out): {MISTAKES['bias_missing'].hint}\nScore: 0 / 6")
+    printed = ("\n\nYour conv_forward_naive printed:\n  Likely mistake (explains 1 of 1 wrong out): "
+               + MISTAKES["stride_ignored"].hint)
+    assert named_mistakes.named(grader + printed) == ["bias_missing"]
+    stub = "In 20 of 20 cases f raised NotImplementedError (line 3)\nScore: 0 / 6"
+    assert named_mistakes.named(stub) == ["not-implemented"]
+    assert named_mistakes.named("In 3 of 20 cases f raised NotImplementedError\nScore: 5 / 6") == []
 
 
 def test_at_least_twelve_hostile_samples_are_graded():
@@ -428,7 +465,8 @@ def test_report_rows_join_flags_and_table_lists_every_cell(tmp_path):
     report.write_csv(results, tmp_path / "grades.csv")
     assert read_csv(tmp_path / "grades.csv") == [
         {"student": "ann", "assignment": "a1_conv_forward", "notebook": "conv_forward", "grade_id": "test_x",
-         "score": "2.5", "max_score": "6", "flags": "tampered;timeout", "defences": "bwrap;recheck"}]
+         "score": "2.5", "max_score": "6", "flags": "tampered;timeout", "defences": "bwrap;recheck",
+         "mistakes": ""}]
     assert "2.5 / 6" in report.table(results)
 
 
@@ -1195,3 +1233,20 @@ def test_helpers_named_like_every_name_of_a_lesson_cell_keep_full_marks_and_no_f
     wrong = [(r["assignment"], r["grade_id"], r["score"], r["max_score"], r["flags"]) for r in graded
              if float(r["score"]) != float(r["max_score"]) or r["flags"]]
     assert not wrong
+
+
+def test_a_verdict_is_wrapped_for_pages_that_do_not_wrap_it():
+    """nbgrader's formgrader and feedback pages show a test cell's output unwrapped: the verdict's
+    lines are broken at spaces, every word kept in order, short lines left exactly as they were."""
+    from cnn_utils.grading.mistakes import MISTAKES
+
+    long = f"  Likely mistake (explains 12 of 20 wrong out): {MISTAKES['stride_ignored'].hint}"
+    printed = "[[ 1.  2.]\n [ 3.  4.]]"
+    text = feedback.verdict(CellResult("test_conv_forward_naive", 2.4, 6, ["tampered"], f"{long}\n{printed}"))
+    assert max(map(len, text.splitlines())) <= feedback.VERDICT_WIDTH < len(long)
+    assert text.split() == (feedback.verdict(CellResult("test_conv_forward_naive", 2.4, 6, ["tampered"], ""))
+                            .replace("(no output)", f"{long}\n{printed}")).split()
+    assert printed in text
+    lines = text.splitlines()
+    after = lines[next(k for k, line in enumerate(lines) if "Likely mistake" in line) + 1]
+    assert after.startswith(" " * 6) and after[6] != " "   # under the hint's indent (2) plus four
