@@ -20,6 +20,7 @@ import pytest
 from cnn_utils.grading import GRADED, MISTAKES, grade
 from student_impls import coursera, conv, cols, hostile, network, pool, transpose
 from cnn_utils.grading import network as network_module
+from student_impls import buggy_network
 from student_impls.buggy import BUGGY, VARIANTS
 
 CORRECT = {
@@ -55,7 +56,7 @@ CORRECT = {
                            coursera.conv_backward_taps],
     "conv_relu_pool_forward": [network.sandwich(way)[0] for way in network.WAYS],
     "conv_relu_pool_backward": [network.sandwich(way)[1] for way in network.WAYS],
-    "ThreeLayerConvNet": [network.convnet(way) for way in network.WAYS],
+    "ThreeLayerConvNet": [network.convnet(way) for way in network.WAYS] + [buggy_network.CORRECT_NETWORK],
 }
 BUGGY_BY_MISTAKE = {mistake: impl for mistake, _, impl in BUGGY}
 CORRECT_CASES = [pytest.param(name, impl, id=f"{name}-{index}")
