@@ -474,8 +474,15 @@ def _all_ties(inp):
 
 @_model("stride_ignored", "max_pool_backward", "avg_pool_backward")
 def _pool_backward_stride_ignored(inp):
-    pick = "first" if inp["family"] == "max_pool_backward" else "mean"
-    return {} if _pool_sizes(inp)[2] == 1 else _pool_model(pick, stride=1)(inp)
+    """Windows one pixel apart; for max pooling also as DLS's pool_backward writes it (an
+    f x f window, f = pool_height, and the mask of every maximum) with the stride left out."""
+    ph, pw, stride = _pool_sizes(inp)
+    if stride == 1:
+        return {}
+    if inp["family"] == "avg_pool_backward":
+        return _pool_model("mean", stride=1)(inp)
+    return {"dx": [_pool_backward(inp["x"], inp["dout"], ph, width, 1, pick)
+                   for width, pick in ((pw, "first"), (ph, "all"))]}
 
 
 @_model("pool_dims_swapped", "max_pool_backward", "avg_pool_backward")

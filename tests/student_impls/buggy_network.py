@@ -23,7 +23,7 @@ def ungated_sandwich():
 
 
 def student_convnet(*, reg_grads="once", reg_loss="half", reg_biases=False, pooled="conv",
-                    fixed_filter=None, pad_rule="floor", hidden_gate=True):
+                    fixed_filter=None, pad_rule="floor", fixed_pad=None, hidden_gate=True):
     """A ThreeLayerConvNet class with the chosen mistakes.
 
     reg_grads: 'once', 'none' or 'twice' (reg * W added to each weight gradient)
@@ -33,9 +33,12 @@ def student_convnet(*, reg_grads="once", reg_loss="half", reg_biases=False, pool
       or 'quarter' (H*W//4)
     fixed_filter: a filter size used instead of the argument (the cs231n default 7, say)
     pad_rule: 'floor' ((K-1)//2) or 'half' (K//2)
+    fixed_pad: a pad used whatever the filter size (1, right for 3x3 filters only)
     hidden_gate: the hidden ReLU's gradient gate
     """
     def pad_of(size):
+        if fixed_pad is not None:
+            return fixed_pad
         return (size - 1) // 2 if pad_rule == "floor" else size // 2
 
     class ThreeLayerConvNet:
@@ -118,6 +121,7 @@ NETWORK_VARIANTS = [
     ("relu_gate_missing", "ThreeLayerConvNet", student_convnet(hidden_gate=False)),
     ("pooled_size_from_input", "ThreeLayerConvNet", student_convnet(pooled="quarter")),
     ("filter_size_hard_coded", "ThreeLayerConvNet", student_convnet(fixed_filter=3)),
+    ("filter_size_hard_coded", "ThreeLayerConvNet", student_convnet(fixed_pad=1)),
     ("reg_gradient_twice", "ThreeLayerConvNet", student_convnet(reg_loss="full", reg_grads="twice")),
     ("reg_without_half", "ThreeLayerConvNet", student_convnet(reg_loss="full", reg_grads="twice")),
 ]

@@ -157,10 +157,10 @@ def max_pool_backward_mask_assigned(dout, cache):
     return dx
 
 
-def max_pool_backward_dls(dout, cache):
+def max_pool_backward_dls(dout, cache, use_stride=True):
     """DLS pool_backward: an f x f window (f = pool_height) and the mask of its maxima."""
     x, pool_param = cache
-    f, stride = pool_param["pool_height"], pool_param["stride"]
+    f, stride = pool_param["pool_height"], pool_param["stride"] if use_stride else 1
     dx = np.zeros(x.shape)
     for n in range(x.shape[0]):
         for h in range(dout.shape[2]):
@@ -170,6 +170,12 @@ def max_pool_backward_dls(dout, cache):
                     mask = window == np.max(window)
                     dx[n, c, h * stride:h * stride + f, w * stride:w * stride + f] += mask * dout[n, c, h, w]
     return dx
+
+
+def max_pool_backward_dls_no_stride(dout, cache):
+    """The DLS loops with the window at (h, w) instead of (h * stride, w * stride)."""
+    x, pool_param = cache
+    return max_pool_backward_dls(dout, (x, pool_param), use_stride=False)
 
 
 ORDER_BUGGY = [
@@ -190,4 +196,5 @@ ORDER_VARIANTS = [
     ("assign_instead_of_accumulate", "max_pool_backward_naive", max_pool_backward_mask_assigned),
     ("pool_width_ignored", "max_pool_backward_naive", max_pool_backward_dls),
     ("max_grad_to_all_ties", "max_pool_backward_naive", max_pool_backward_dls),
+    ("stride_ignored", "max_pool_backward_naive", max_pool_backward_dls_no_stride),
 ]
