@@ -44,6 +44,10 @@ _mistake("pad_rule_even_filter",
          "The padding is wrong for even filter sizes: pad = (filter_size - 1) // 2 keeps the size "
          "for odd filters and loses one row and column for even ones, and W2's rows follow that output.")
 
+_mistake("init_values_off",
+         "The initial parameters have the right shapes but not the right values: the biases start "
+         "at zero, the weights as weight_scale times standard normal draws, all in the model's dtype.")
+
 _WEIGHTS = ("W1", "W2", "W3")
 _POOL = {"pool_height": 2, "pool_width": 2, "stride": 2}
 
@@ -140,7 +144,8 @@ def _hidden_ungated(inp):
 # ---------------------------------------------------------------- the initial parameters
 
 def _init(kw, size=None, rows=None):
-    """The init array of a model whose W1 is size x size and W2 has ``rows`` rows."""
+    """The init array of a model whose W1 is size x size and W2 has ``rows`` rows; its flags
+    are NaN (any value: the feedback reads them out parameter by parameter)."""
     C = kw["input_dim"][0]
     F, hidden, classes = kw["num_filters"], kw["hidden_dim"], kw["num_classes"]
     size = size or kw["filter_size"]
@@ -149,7 +154,7 @@ def _init(kw, size=None, rows=None):
               "W3": (hidden, classes), "b3": (classes,)}
     code = []
     for name in PARAM_NAMES:
-        code += [len(shapes[name]), *shapes[name], 0, 0, 0]
+        code += [len(shapes[name]), *shapes[name], np.nan, np.nan, np.nan]
     return np.array(code, dtype=float)
 
 
@@ -161,8 +166,14 @@ def _pooled(length, size, pad):
 def _pooled_from_input(inp):
     kw = inp["kwargs"]
     _, H, W = kw["input_dim"]
-    F = kw["num_filters"]
-    return {"init": [_init(kw, rows=F * (H // 2) * (W // 2)), _init(kw, rows=F * H * W // 4)]}
+    F, right = kw["num_filters"], _rows(kw, kw["filter_size"], (kw["filter_size"] - 1) // 2)
+    return {"init": [_init(kw, rows=rows) for rows in {F * (H // 2) * (W // 2), F * H * W // 4} - {right}]}
+
+
+@_model("init_values_off", "ThreeLayerConvNet")
+def _init_values_off(inp):
+    """Right shapes, any flags: only a wrong init whose shapes are right matches."""
+    return {"init": [_init(inp["kwargs"])]}
 
 
 _FIXED_SIZES = (3, 7)   # the lesson's default and cs231n's

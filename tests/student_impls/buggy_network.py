@@ -23,7 +23,8 @@ def ungated_sandwich():
 
 
 def student_convnet(*, reg_grads="once", reg_loss="half", reg_biases=False, pooled="conv",
-                    fixed_filter=None, pad_rule="floor", fixed_pad=None, hidden_gate=True):
+                    fixed_filter=None, pad_rule="floor", fixed_pad=None, hidden_gate=True,
+                    bias_start=0.0):
     """A ThreeLayerConvNet class with the chosen mistakes.
 
     reg_grads: 'once', 'none' or 'twice' (reg * W added to each weight gradient)
@@ -35,6 +36,7 @@ def student_convnet(*, reg_grads="once", reg_loss="half", reg_biases=False, pool
     pad_rule: 'floor' ((K-1)//2) or 'half' (K//2)
     fixed_pad: a pad used whatever the filter size (1, right for 3x3 filters only)
     hidden_gate: the hidden ReLU's gradient gate
+    bias_start: the biases' initial value
     """
     def pad_of(size):
         if fixed_pad is not None:
@@ -60,7 +62,7 @@ def student_convnet(*, reg_grads="once", reg_loss="half", reg_biases=False, pool
                            "W3": weight_scale * np.random.randn(hidden_dim, num_classes),
                            "b3": np.zeros(num_classes)}
             for k, v in self.params.items():
-                self.params[k] = v.astype(dtype)
+                self.params[k] = (v + bias_start if k[0] == "b" else v).astype(dtype)
 
         def loss(self, X, y=None):
             W1, b1 = self.params["W1"], self.params["b1"]
@@ -116,6 +118,7 @@ NETWORK_BUGGY = [
     ("pooled_size_from_input", "ThreeLayerConvNet", student_convnet(pooled="half_input")),
     ("filter_size_hard_coded", "ThreeLayerConvNet", student_convnet(fixed_filter=7)),
     ("pad_rule_even_filter", "ThreeLayerConvNet", student_convnet(pad_rule="half")),
+    ("init_values_off", "ThreeLayerConvNet", student_convnet(bias_start=0.1)),
 ]
 NETWORK_VARIANTS = [
     ("relu_gate_missing", "ThreeLayerConvNet", student_convnet(hidden_gate=False)),
