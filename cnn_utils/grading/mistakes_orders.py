@@ -153,6 +153,24 @@ def _dilation_on_input(inp):
                                                       output_padding=0))}
 
 
+@_model("dilation_ignored", "conv_transpose_backward")
+def _transpose_backward_undilated(inp):
+    """dx and dw read the padded dout at undilated taps (the output keeps its dilated size)."""
+    s, p, d = _unpack(inp)
+    if d == 1:
+        return {}
+    x, w, dout = inp["x"], inp["w"], inp["dout"]
+    height, width = x.shape[2:]
+    dout_pad = np.pad(dout, ((0, 0), (0, 0), (p, p), (p, p)))
+    dx, dw = np.zeros(x.shape), np.zeros(w.shape)
+    for k in range(w.shape[2]):
+        for l in range(w.shape[3]):
+            taps = dout_pad[:, :, k:k + s * (height - 1) + 1:s, l:l + s * (width - 1) + 1:s]
+            dx += np.einsum("nfhw,cf->nchw", taps, w[:, :, k, l])
+            dw[:, :, k, l] = np.einsum("nchw,nfhw->cf", x, taps)
+    return {"dx": [dx], "dw": [dw]}
+
+
 def _read_as_fc(w):
     """The weights a student's (F, C_in) reading of w amounts to (numpy broadcasts size-1 axes)."""
     c_in, f = w.shape[:2]

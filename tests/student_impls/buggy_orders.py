@@ -11,6 +11,7 @@ from student_impls.cols import im2col_fancy as im2col_indices
 from student_impls.cols import out_size
 from student_impls.conv import conv_forward_strided
 from student_impls.pool import pool_setup
+from student_impls.transpose import conv_transpose_backward_taps
 from student_impls.transpose import setup as transpose_setup
 
 
@@ -178,6 +179,12 @@ def max_pool_backward_dls_no_stride(dout, cache):
     return max_pool_backward_dls(dout, (x, pool_param), use_stride=False)
 
 
+def conv_transpose_backward_undilated(dout, cache):
+    """The taps of the backward one pixel apart, as if the dilation were 1."""
+    x, w, b, conv_param = cache
+    return conv_transpose_backward_taps(dout, (x, w, b, dict(conv_param, dilation=1)))
+
+
 ORDER_BUGGY = [
     ("im2col_output_order", "conv_forward_im2col", conv_forward_im2col_reshaped_directly),
     ("filter_rows_order", "conv_forward_im2col", conv_forward_im2col_rows_channel_last),
@@ -197,4 +204,5 @@ ORDER_VARIANTS = [
     ("pool_width_ignored", "max_pool_backward_naive", max_pool_backward_dls),
     ("max_grad_to_all_ties", "max_pool_backward_naive", max_pool_backward_dls),
     ("stride_ignored", "max_pool_backward_naive", max_pool_backward_dls_no_stride),
+    ("dilation_ignored", "conv_transpose_backward", conv_transpose_backward_undilated),
 ]
