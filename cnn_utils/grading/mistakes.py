@@ -5,7 +5,10 @@ Every ``Mistake`` has models, one per family of graded functions it applies to
 a case's canonical NCHW inputs and returns ``{output name: [candidate arrays]}``,
 the results of the common ways of writing the mistaken code; a NaN entry in a
 candidate stands for "any value". A student's wrong output that equals one of
-the candidates gets the mistake's hint.
+the candidates gets the mistake's hint. A mistake that makes the code raise has
+an error model instead: a predicate on the case's inputs and the failure's text.
+The catalogue continues in ``mistakes_network`` (assignment 5) and
+``mistakes_orders`` (layouts, axis orders, sizes), which register here.
 """
 
 from dataclasses import dataclass, field
