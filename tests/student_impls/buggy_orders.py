@@ -9,7 +9,7 @@ import numpy as np
 from student_impls.cols import col2im_add_at as col2im_indices
 from student_impls.cols import im2col_fancy as im2col_indices
 from student_impls.cols import out_size
-from student_impls.conv import conv_forward_strided
+from student_impls.conv import conv_backward_einsum, conv_forward_strided
 from student_impls.pool import pool_setup
 from student_impls.transpose import conv_transpose_backward_taps
 from student_impls.transpose import setup as transpose_setup
@@ -144,6 +144,25 @@ def max_pool_forward_width_from_height(x, pool_param):
     return out, (x, pool_param)
 
 
+def avg_pool_forward_height_from_width(x, pool_param):
+    ph, pw, stride = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    H_out, W_out = (x.shape[2] - pw) // stride + 1, (x.shape[3] - pw) // stride + 1
+    out = np.zeros(x.shape[:2] + (H_out, W_out), dtype=x.dtype)
+    for i in range(H_out):
+        for j in range(W_out):
+            out[:, :, i, j] = x[:, :, i * stride:i * stride + ph, j * stride:j * stride + pw].mean(axis=(2, 3))
+    return out, (x, pool_param)
+
+
+def nhwc_conv_backward_kernel_transposed(dZ, cache):
+    """Through the NCHW layer, W moved by transpose(3, 2, 1, 0) there and dW moved back the same way."""
+    A_prev, W, b, hparameters = cache
+    nchw_cache = (A_prev.transpose(0, 3, 1, 2), W.transpose(3, 2, 1, 0), b.ravel(),
+                  {"stride": hparameters["stride"], "pad": hparameters["pad"]})
+    dx, dw, db = conv_backward_einsum(dZ.transpose(0, 3, 1, 2), nchw_cache)
+    return dx.transpose(0, 2, 3, 1), dw.transpose(3, 2, 1, 0), db.reshape(1, 1, 1, -1)
+
+
 def max_pool_backward_mask_assigned(dout, cache):
     """The mask of every maximum, assigned with = (the most common real pool bug)."""
     x, pool_param = cache
@@ -205,4 +224,6 @@ ORDER_VARIANTS = [
     ("max_grad_to_all_ties", "max_pool_backward_naive", max_pool_backward_dls),
     ("stride_ignored", "max_pool_backward_naive", max_pool_backward_dls_no_stride),
     ("dilation_ignored", "conv_transpose_backward", conv_transpose_backward_undilated),
+    ("pool_size_other_side", "avg_pool_forward_naive", avg_pool_forward_height_from_width),
+    ("kernel_axes_swapped", "nhwc.conv_backward", nhwc_conv_backward_kernel_transposed),
 ]
