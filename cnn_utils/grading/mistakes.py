@@ -469,10 +469,17 @@ def _pool_assign(inp):
 
 @_model("max_grad_to_all_ties", "max_pool_backward")
 def _all_ties(inp):
-    """Every tied maximum gets the gradient, added with += or assigned with = (both mistakes)."""
+    """Every tied maximum gets the gradient, added with += or assigned with = (both mistakes);
+    also in DLS's pool_height-square windows, where the ties change the result (else that is
+    pool_width_ignored alone)."""
+    x, dout = inp["x"], inp["dout"]
     ph, pw, stride = _pool_sizes(inp)
-    return {"dx": [_pool_backward(inp["x"], inp["dout"], ph, pw, stride, "all", assign)
-                   for assign in (None, "window", "entry")]}
+    found = [_pool_backward(x, dout, ph, pw, stride, "all", assign) for assign in (None, "window", "entry")]
+    if ph != pw:
+        square = _pool_backward(x, dout, ph, ph, stride, "all")
+        if not np.allclose(square, _pool_backward(x, dout, ph, ph, stride, "first")):
+            found.append(square)
+    return {"dx": found}
 
 
 @_model("stride_ignored", "max_pool_backward", "avg_pool_backward")

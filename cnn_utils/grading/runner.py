@@ -221,7 +221,8 @@ def _explained_cases(spec, cases, results):
 def _choose(explained, name, wrong, count):
     """The mistakes named for output ``name``: those explaining the most of its ``wrong`` cases
     (at least half; two at most when tied), then a second one that explains at least a third of
-    the cases these leave (at least two cases, and 15 % of the ``count`` cases graded)."""
+    the cases these leave (at least two cases, and 15 % of the ``count`` cases graded), and
+    mostly cases they leave: a model that matches where the first does is a coincidence."""
     counts = {mistake: len(c[name]) for mistake, c in explained.items() if 2 * len(c[name]) >= len(wrong) > 0}
     if not counts:
         return []
@@ -231,7 +232,8 @@ def _choose(explained, name, wrong, count):
     rest = {mistake: len(c[name] & left) for mistake, c in explained.items() if mistake not in chosen}
     second = max(rest, key=rest.get, default=None)
     if second is not None and rest[second] >= max(_SECOND_SHARE * len(left), _SECOND_CASES,
-                                                   _SECOND_OF_ALL * count):
+                                                   _SECOND_OF_ALL * count) \
+            and 2 * rest[second] >= len(explained[second][name]):  # not mostly the first's cases again
         chosen.append(second)
     return chosen
 
