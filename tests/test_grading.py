@@ -21,7 +21,7 @@ from cnn_utils.grading import GRADED, MISTAKES, grade
 from student_impls import coursera, conv, cols, hostile, network, pool, transpose
 from cnn_utils.grading import network as network_module
 from student_impls import buggy_network, buggy_orders
-from student_impls.buggy import BUGGY, VARIANTS
+from student_impls.buggy import BUGGY, MADE, VARIANTS
 
 CORRECT = {
     "conv_forward_naive": [conv.conv_forward_loops, conv.conv_forward_einsum, conv.conv_forward_strided],
@@ -123,10 +123,13 @@ def test_hints_are_single_sentences_without_code():
 @pytest.mark.parametrize("mistake, name, impl", [pytest.param(*entry, id=f"{entry[0]}-{entry[1]}")
                                                  for entry in BUGGY + VARIANTS])
 def test_buggy_implementation_loses_points_and_gets_its_hint(capfd, mistake, name, impl):
+    """Its own hint, and no hint of a mistake it does not make (dtype_not_kept is the comparison's)."""
     score, out = graded(capfd, name, impl)
     assert score < 10
-    hint = MISTAKES[mistake].hint.format(sum_axes="(0, 2, 3)")
-    assert "Likely mistake (explains" in out and hint in out, out
+    axes = "(0, 1, 2)" if name.startswith("nhwc.") else "(0, 2, 3)"
+    assert "Likely mistake (explains" in out and MISTAKES[mistake].hint.format(sum_axes=axes) in out, out
+    named = {other.name for other in MISTAKES.values() if other.hint.format(sum_axes=axes) in out}
+    assert named - MADE[impl] - {"dtype_not_kept"} == set(), out
 
 
 def test_partial_credit_is_the_fraction_of_checks_passed(capfd):

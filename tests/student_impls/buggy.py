@@ -2,13 +2,14 @@
 
 BUGGY lists one (mistake name, graded function name, implementation) per catalogued
 mistake; VARIANTS has other ways of making some of them, in other functions too.
+MADE: {implementation: every mistake it makes}, the entries' and ALSO's.
 """
 
 import numpy as np
 
 from student_impls import coursera
-from student_impls.buggy_network import NETWORK_BUGGY, NETWORK_VARIANTS
-from student_impls.buggy_orders import ORDER_BUGGY, ORDER_VARIANTS
+from student_impls.buggy_network import NETWORK_ALSO, NETWORK_BUGGY, NETWORK_VARIANTS
+from student_impls.buggy_orders import ORDER_ALSO, ORDER_BUGGY, ORDER_VARIANTS
 from student_impls.conv import conv_forward_loops, conv_forward_strided, conv_setup
 from student_impls.cols import _conv_backward_with, im2col_index_arrays, out_size
 from student_impls.pool import avg_pool_forward_vectorized, pool_setup
@@ -461,3 +462,8 @@ VARIANTS = [
     ("first_sample_only", "avg_pool_forward_naive", avg_pool_forward_sample_zero),
     ("max_grad_split_among_ties", "max_pool_backward_im2col", max_pool_backward_split),
 ] + NETWORK_VARIANTS + ORDER_VARIANTS
+MADE = {}
+for _mistake, _, _impl in BUGGY + VARIANTS:
+    MADE.setdefault(_impl, set()).add(_mistake)
+for _impl, _more in {**NETWORK_ALSO, **ORDER_ALSO}.items():
+    MADE[_impl] |= _more

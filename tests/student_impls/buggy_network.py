@@ -108,6 +108,9 @@ def student_convnet(*, reg_grads="once", reg_loss="half", reg_biases=False, pool
     return ThreeLayerConvNet
 
 
+PAD_ONE = student_convnet(fixed_pad=1)   # right for 3x3 filters; for 2x2 it is the pad rule K // 2
+NO_HALF_BOTH = student_convnet(reg_loss="full", reg_grads="twice")   # consistent without the 1/2
+
 NETWORK_BUGGY = [
     ("relu_gate_missing", "conv_relu_pool_backward", ungated_sandwich()[1]),
     ("reg_not_in_gradients", "ThreeLayerConvNet", student_convnet(reg_grads="none")),
@@ -124,8 +127,9 @@ NETWORK_VARIANTS = [
     ("relu_gate_missing", "ThreeLayerConvNet", student_convnet(hidden_gate=False)),
     ("pooled_size_from_input", "ThreeLayerConvNet", student_convnet(pooled="quarter")),
     ("filter_size_hard_coded", "ThreeLayerConvNet", student_convnet(fixed_filter=3)),
-    ("filter_size_hard_coded", "ThreeLayerConvNet", student_convnet(fixed_pad=1)),
-    ("reg_gradient_twice", "ThreeLayerConvNet", student_convnet(reg_loss="full", reg_grads="twice")),
-    ("reg_without_half", "ThreeLayerConvNet", student_convnet(reg_loss="full", reg_grads="twice")),
+    ("filter_size_hard_coded", "ThreeLayerConvNet", PAD_ONE),
+    ("reg_gradient_twice", "ThreeLayerConvNet", NO_HALF_BOTH),
+    ("reg_without_half", "ThreeLayerConvNet", NO_HALF_BOTH),
 ]
+NETWORK_ALSO = {PAD_ONE: {"pad_rule_even_filter"}}   # the other mistakes an implementation makes
 CORRECT_NETWORK = student_convnet()  # every switch off: a correct network

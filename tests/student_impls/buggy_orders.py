@@ -227,3 +227,4 @@ ORDER_VARIANTS = [
     ("pool_size_other_side", "avg_pool_forward_naive", avg_pool_forward_height_from_width),
     ("kernel_axes_swapped", "nhwc.conv_backward", nhwc_conv_backward_kernel_transposed),
 ]
+ORDER_ALSO = {max_pool_backward_dls_no_stride: {"pool_width_ignored", "max_grad_to_all_ties"}}
