@@ -181,8 +181,11 @@ _FIXED_SIZES = (3, 7)   # the lesson's default and cs231n's
 
 @_model("filter_size_hard_coded", "ThreeLayerConvNet")
 def _filter_size_hard_coded(inp):
+    """W1 of a fixed size, W2's rows from it or from the filter_size argument."""
     kw = inp["kwargs"]
-    return {"init": [_init(kw, size=size) for size in _FIXED_SIZES if size != kw["filter_size"]]}
+    right = _rows(kw, kw["filter_size"], (kw["filter_size"] - 1) // 2)
+    return {"init": [_init(kw, size=size, rows=rows) for size in _FIXED_SIZES if size != kw["filter_size"]
+                     for rows in (None, right)]}
 
 
 def _rows(kw, size, pad):

@@ -2,7 +2,8 @@
 
 ``student_convnet(**bugs)`` is a cs231n-style ThreeLayerConvNet with switchable
 mistakes; the sandwich without the ReLU gate lives in a namespace of its own, as
-the grader looks its forward up next to it. BUGGY lists (mistake, graded name, impl).
+the grader looks its forward up next to it. NETWORK_BUGGY and NETWORK_VARIANTS list
+(mistake, graded name, impl); NETWORK_ALSO the other mistakes an implementation makes.
 """
 
 import numpy as np

@@ -1,7 +1,8 @@
 """Order, axis and size mistakes (a2 NHWC, a3, a4, a6), written the way a student writes them.
 
 ORDER_BUGGY lists (mistake, graded name, impl) for mistakes of their own; ORDER_VARIANTS
-has new ways of making catalogued mistakes, and bugs that need two hints (one entry each).
+has new ways of making catalogued mistakes, and bugs that need two hints (one entry each);
+ORDER_ALSO the other mistakes an implementation makes.
 """
 
 import numpy as np
