@@ -20,7 +20,8 @@ import pytest
 from cnn_utils.grading import GRADED, MISTAKES, grade
 from student_impls import coursera, conv, cols, hostile, network, pool, transpose
 from cnn_utils.grading import network as network_module
-from student_impls.buggy import BUGGY, VARIANTS
+from student_impls import buggy_network, buggy_orders
+from student_impls.buggy import BUGGY, MADE, VARIANTS
 
 CORRECT = {
     "conv_forward_naive": [conv.conv_forward_loops, conv.conv_forward_einsum, conv.conv_forward_strided],
@@ -55,7 +56,7 @@ CORRECT = {
                            coursera.conv_backward_taps],
     "conv_relu_pool_forward": [network.sandwich(way)[0] for way in network.WAYS],
     "conv_relu_pool_backward": [network.sandwich(way)[1] for way in network.WAYS],
-    "ThreeLayerConvNet": [network.convnet(way) for way in network.WAYS],
+    "ThreeLayerConvNet": [network.convnet(way) for way in network.WAYS] + [buggy_network.CORRECT_NETWORK],
 }
 BUGGY_BY_MISTAKE = {mistake: impl for mistake, _, impl in BUGGY}
 CORRECT_CASES = [pytest.param(name, impl, id=f"{name}-{index}")
@@ -122,10 +123,13 @@ def test_hints_are_single_sentences_without_code():
 @pytest.mark.parametrize("mistake, name, impl", [pytest.param(*entry, id=f"{entry[0]}-{entry[1]}")
                                                  for entry in BUGGY + VARIANTS])
 def test_buggy_implementation_loses_points_and_gets_its_hint(capfd, mistake, name, impl):
+    """Its own hint, and no hint of a mistake it does not make (dtype_not_kept is the comparison's)."""
     score, out = graded(capfd, name, impl)
     assert score < 10
-    hint = MISTAKES[mistake].hint.format(sum_axes="(0, 2, 3)")
-    assert "Likely mistake (explains" in out and hint in out, out
+    axes = "(0, 1, 2)" if name.startswith("nhwc.") else "(0, 2, 3)"
+    assert "Likely mistake (explains" in out and MISTAKES[mistake].hint.format(sum_axes=axes) in out, out
+    named = {other.name for other in MISTAKES.values() if other.hint.format(sum_axes=axes) in out}
+    assert named - MADE[impl] - {"dtype_not_kept"} == set(), out
 
 
 def test_partial_credit_is_the_fraction_of_checks_passed(capfd):
@@ -471,6 +475,8 @@ def test_wrong_initial_parameters_are_reported_as_shapes_and_problems(capfd):
     assert score < 10
     assert "W2 has shape (" in out and "), expected (" in out, out
     assert "b3 is not zero" in out and "values differ" not in out.split("init")[1].split("\n")[0], out
+    assert MISTAKES["init_values_off"].hint in out, out          # b3, where the shapes are right
+    assert MISTAKES["pooled_size_from_input"].hint in out, out   # then W2, in the cases left
 
 
 def test_initial_parameters_that_are_not_arrays_of_the_usual_rank_cost_points_and_break_nothing(capfd):
@@ -489,3 +495,42 @@ def test_initial_parameters_that_are_not_arrays_of_the_usual_rank_cost_points_an
     assert "W1 has shape ()" in line and "W2 has shape (1, 1, 1, 1, 1, 1, 1)" in line, line
     assert "params['b2'] is missing" in line and "params['b3'] is missing" in line, line
     assert network_module.init_difference(np.array([np.inf]), np.array([-1.0] * 6)) is None
+
+
+# ------------------------------------------------------------------ two hints, and failures named
+
+def _hint_lines(out):
+    return [line for line in out.splitlines() if "Likely mistake" in line]
+
+
+def test_a_second_hint_names_what_the_first_leaves(capfd):
+    """DLS's pool_backward: pool_width ignored explains most cases, the mask policy the square
+    windows with ties that are left."""
+    _, out = graded(capfd, "max_pool_backward_naive", buggy_orders.max_pool_backward_dls)
+    lines = _hint_lines(out)
+    assert len(lines) == 2, out
+    assert MISTAKES["pool_width_ignored"].hint in lines[0] and MISTAKES["max_grad_to_all_ties"].hint in lines[1]
+
+
+def test_a_few_coincidences_give_no_second_hint(capfd):
+    """Square windows: the output is a column short in a few cases, as an off-by-one would be."""
+    _, out = graded(capfd, "max_pool_forward_naive", BUGGY_BY_MISTAKE["pool_width_ignored"])
+    assert len(_hint_lines(out)) == 1, out
+
+
+def test_a_failure_is_named_by_its_message(capfd):
+    """DLS's pad:-pad raises a broadcast error at pad 0; col2im called with (stride, pad)."""
+    _, out = graded(capfd, "nhwc.conv_backward", buggy_orders.nhwc_conv_backward_minus_pad)
+    assert "could not broadcast" in out and "of 5 cases that raised)" in out, out
+    _, out = graded(capfd, "conv_backward_im2col", buggy_orders.conv_backward_im2col_stride_before_pad)
+    assert "cases that raised): " + MISTAKES["col2im_arguments_swapped"].hint in out, out
+
+
+def test_an_unrelated_failure_is_not_named(capfd):
+    def raises_at_pad_zero(dZ, cache):
+        if cache[3]["pad"] == 0:
+            raise ValueError("could not broadcast input array from shape (3,2,2) into shape (3,2)")
+        return coursera.conv_backward_taps(dZ, cache)
+
+    _, out = graded(capfd, "nhwc.conv_backward", raises_at_pad_zero)
+    assert "raised ValueError" in out and "Likely mistake" not in out, out

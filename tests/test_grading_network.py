@@ -64,8 +64,11 @@ class BiasesNotZero(ref.ThreeLayerConvNet):
 def test_the_reference_network_scores_full_points_and_faulty_ones_lose_points(capsys):
     assert grade("ThreeLayerConvNet", ref.ThreeLayerConvNet, points=10) == 10
     assert grade("ThreeLayerConvNet", ForgetsHalfTheReg, points=10) < 10
-    assert grade("ThreeLayerConvNet", BiasesNotZero, points=10) < 10
     assert "wrong" in capsys.readouterr().out
+    assert grade("ThreeLayerConvNet", BiasesNotZero, points=10) < 10
+    out = capsys.readouterr().out
+    assert "b2 is not zero" in out and "the right shapes but not the right values" in out, out
+    assert "W2 has the wrong number of rows" not in out
 
 
 def test_grading_the_network_leaves_numpy_random_state_alone():

@@ -5,7 +5,10 @@ Every ``Mistake`` has models, one per family of graded functions it applies to
 a case's canonical NCHW inputs and returns ``{output name: [candidate arrays]}``,
 the results of the common ways of writing the mistaken code; a NaN entry in a
 candidate stands for "any value". A student's wrong output that equals one of
-the candidates gets the mistake's hint.
+the candidates gets the mistake's hint. A mistake that makes the code raise has
+an error model instead: a predicate on the case's inputs and the failure's text.
+The catalogue continues in ``mistakes_network`` (assignment 5) and
+``mistakes_orders`` (layouts, axis orders, sizes), which register here.
 """
 
 from dataclasses import dataclass, field
@@ -20,6 +23,7 @@ class Mistake:
     name: str
     hint: str
     models: dict = field(default_factory=dict)  # family -> model(inputs) -> {output: [arrays]}
+    errors: dict = field(default_factory=dict)  # family -> (inputs, problem text) -> bool
 
 
 MISTAKES = {}
@@ -114,6 +118,16 @@ def _model(name, *families):
     def register(function):
         for family in families:
             MISTAKES[name].models[family] = function
+        return function
+    return register
+
+
+def _raises(name, *families):
+    """Register the decorated predicate (inputs, problem text) -> bool: the call's failure is
+    what code with mistake ``name`` raises on these inputs."""
+    def register(function):
+        for family in families:
+            MISTAKES[name].errors[family] = function
         return function
     return register
 
@@ -438,7 +452,6 @@ def _pool_model(pick, **options):
     return model
 
 
-_model("max_grad_to_all_ties", "max_pool_backward")(_pool_model("all"))
 _model("max_grad_to_last_tie", "max_pool_backward")(_pool_model("last"))
 _model("max_grad_split_among_ties", "max_pool_backward")(_pool_model("split"))
 _model("avg_not_divided_by_window", "avg_pool_backward")(_pool_model("sum"))
@@ -446,16 +459,40 @@ _model("avg_not_divided_by_window", "avg_pool_backward")(_pool_model("sum"))
 
 @_model("assign_instead_of_accumulate", "max_pool_backward", "avg_pool_backward")
 def _pool_assign(inp):
-    pick = "first" if inp["family"] == "max_pool_backward" else "mean"
+    """= instead of +=, for the whole window or the picked entries; max pooling's pick is the
+    first maximum or every tied one (both mistakes together)."""
+    picks = ("first", "all") if inp["family"] == "max_pool_backward" else ("mean",)
     ph, pw, stride = _pool_sizes(inp)
     return {"dx": [_pool_backward(inp["x"], inp["dout"], ph, pw, stride, pick, assign)
-                   for assign in ("window", "entry")]}
+                   for pick in picks for assign in ("window", "entry")]}
+
+
+@_model("max_grad_to_all_ties", "max_pool_backward")
+def _all_ties(inp):
+    """Every tied maximum gets the gradient, added with += or assigned with = (both mistakes);
+    also in DLS's pool_height-square windows, where the ties change the result (else that is
+    pool_width_ignored alone)."""
+    x, dout = inp["x"], inp["dout"]
+    ph, pw, stride = _pool_sizes(inp)
+    found = [_pool_backward(x, dout, ph, pw, stride, "all", assign) for assign in (None, "window", "entry")]
+    if ph != pw:
+        square = _pool_backward(x, dout, ph, ph, stride, "all")
+        if not np.allclose(square, _pool_backward(x, dout, ph, ph, stride, "first")):
+            found.append(square)
+    return {"dx": found}
 
 
 @_model("stride_ignored", "max_pool_backward", "avg_pool_backward")
 def _pool_backward_stride_ignored(inp):
-    pick = "first" if inp["family"] == "max_pool_backward" else "mean"
-    return {} if _pool_sizes(inp)[2] == 1 else _pool_model(pick, stride=1)(inp)
+    """Windows one pixel apart; for max pooling also as DLS's pool_backward writes it (an
+    f x f window, f = pool_height, and the mask of every maximum) with the stride left out."""
+    ph, pw, stride = _pool_sizes(inp)
+    if stride == 1:
+        return {}
+    if inp["family"] == "avg_pool_backward":
+        return _pool_model("mean", stride=1)(inp)
+    return {"dx": [_pool_backward(inp["x"], inp["dout"], ph, width, 1, pick)
+                   for width, pick in ((pw, "first"), (ph, "all"))]}
 
 
 @_model("pool_dims_swapped", "max_pool_backward", "avg_pool_backward")
@@ -630,8 +667,24 @@ def _transpose_stride_ignored(inp):
 
 @_model("dilation_ignored", "conv_transpose_forward")
 def _transpose_dilation_ignored(inp):
-    dilated = inp["conv_param"].get("dilation", 1) > 1
-    return {"out": [_transpose_forward(inp, dilation=1)]} if dilated else {}
+    """Undilated stamps in an output of the right (dilated) size: zeros and the bias beyond them."""
+    s, p, d = _unpack(inp)
+    if d == 1:
+        return {}
+    return {"out": fit_stamps(inp, _transpose_forward(inp, pad=0, dilation=1, output_padding=0))}
+
+
+def fit_stamps(inp, full):
+    """Stamps summed into ``full`` (N, F, rows, cols, the bias added), cropped as the student's code
+    crops: [pad:pad + H_out] of a buffer grown to the padded output size (zeros and the bias beyond
+    the stamps), or of ``full`` itself (a short buffer gives a short output)."""
+    p = inp["conv_param"]["pad"]
+    out_h, out_w = _transpose_forward(inp).shape[2:]
+    rows, cols = max(out_h + 2 * p, full.shape[2]), max(out_w + 2 * p, full.shape[3])
+    grown = np.pad(full, ((0, 0), (0, 0), (0, rows - full.shape[2]), (0, cols - full.shape[3])))
+    grown[:, :, full.shape[2]:] += inp["b"][None, :, None, None]
+    grown[:, :, :full.shape[2], full.shape[3]:] += inp["b"][None, :, None, None]
+    return [a[:, :, p:p + out_h, p:p + out_w] for a in (grown, full)]
 
 
 @_model("kernel_flipped_dw", "conv_transpose_backward")
@@ -681,6 +734,17 @@ def _first_sample_only(inp):
     return {} if x is None else {"out": [_FORWARD_OF[inp["family"]](inp, x)]}
 
 
+def raised_by(mistake, family, inputs, problem):
+    """Whether the failure ``problem`` (the feedback's text) is what ``mistake`` raises here."""
+    predicate = mistake.errors.get(family)
+    if predicate is None:
+        return False
+    try:
+        return bool(predicate(inputs, problem))
+    except Exception:  # noqa: BLE001 - a predicate that does not fit these inputs has no say
+        return False
+
+
 def candidates(mistake, family, inputs):
     """A mistake's candidate outputs for one case: {output: [arrays]}; {} when it does not apply.
 
@@ -693,3 +757,7 @@ def candidates(mistake, family, inputs):
         return model(dict(inputs, family=family))
     except Exception:  # noqa: BLE001 - a model that does not fit these inputs simply has no say
         return {}
+
+
+# the catalogue's other parts register themselves here
+from cnn_utils.grading import mistakes_network, mistakes_orders  # noqa: E402,F401

@@ -46,7 +46,8 @@ def _output_lines(spec, cases, results):
 def _finding_lines(findings, hint_variables):
     lines = []
     for finding in findings:
-        where = ", ".join(f"{finding.explained[name]} of {finding.wrong[name]} wrong {name}"
+        where = ", ".join(f"{finding.explained[name]} of {finding.wrong[name]} "
+                          f"{name if name.startswith('cases ') else 'wrong ' + name}"
                           for name in finding.explained)
         hint = finding.mistake.hint.format(**hint_variables)
         lines.append(f"  Likely mistake (explains {where}): {hint}")

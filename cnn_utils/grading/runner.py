@@ -24,7 +24,7 @@ import numpy as np
 from cnn_utils import isolation, method
 from cnn_utils.grading import compare, network, report, table
 from cnn_utils.grading.cases import make_cases
-from cnn_utils.grading.mistakes import MISTAKES, candidates
+from cnn_utils.grading.mistakes import MISTAKES, candidates, raised_by
 
 # frames in these folders are not the student's: numpy, and cnn_utils (this file's grandparent)
 _LIBRARY_DIRS = tuple(os.path.dirname(path) + os.sep
@@ -186,18 +186,26 @@ def _output(spec, values, name):
     return None, f"is missing: the returned cache must hold it at index {index}, as the docstring says"
 
 
-def diagnose(spec, cases, results):
-    """The catalogued mistakes that best explain each wrong output, as a list of Findings.
+RAISED = "cases that raised"   # the pseudo-output of the cases whose call failed
+_SECOND_SHARE, _SECOND_CASES, _SECOND_OF_ALL = 1 / 3, 2, 0.15
 
-    Outputs with the right values in the wrong dtype are the mistake ``dtype_not_kept`` and
-    take no part in explaining the wrong values (a student can make both mistakes)."""
-    explained = defaultdict(Counter)  # mistake name -> output name -> cases explained
-    wrong = Counter()
-    retyped = Counter(name for result in results for name in result.dtype_only)
-    for case, result in zip(cases, results, strict=True):
+
+def _explained_cases(spec, cases, results):
+    """({mistake: {output: case numbers explained}}, {output: case numbers wrong}); the cases
+    that raised count under RAISED, explained by a mistake whose error model knows the message."""
+    explained = defaultdict(lambda: defaultdict(set))
+    wrong = defaultdict(set)
+    for number, (case, result) in enumerate(zip(cases, results, strict=True)):
+        if result.problem:
+            wrong[RAISED].add(number)
+            for mistake in MISTAKES.values():
+                if raised_by(mistake, spec.family, case.inputs, result.problem):
+                    explained[mistake.name][RAISED].add(number)
+            continue
         bad = {name: array for name, array in result.outputs.items()
                if result.checks[name] and name not in result.dtype_only}
-        wrong.update(bad.keys())
+        for name in bad:
+            wrong[name].add(number)
         if not bad:
             continue
         for mistake in MISTAKES.values():
@@ -206,22 +214,46 @@ def diagnose(spec, cases, results):
                 options = models.get(spec.canonical.get(name, name), [])
                 if any(compare.matches_model(array, table.to_layout(spec, name, option), case.dtype)
                        for option in options):
-                    explained[mistake.name][name] += 1
-    best = {}
-    for name in spec.compared:  # a mistake must explain at least half the wrong cases: no coincidences
-        counts = {mistake: c[name] for mistake, c in explained.items() if 2 * c[name] >= wrong[name] > 0}
-        if counts:
-            top = max(counts.values())
-            best[name] = [mistake for mistake, count in counts.items() if count == top][:2]
+                    explained[mistake.name][name].add(number)
+    return explained, wrong
+
+
+def _choose(explained, name, wrong, count):
+    """The mistakes named for output ``name``: those explaining the most of its ``wrong`` cases
+    (at least half; two at most when tied), then a second one that explains at least a third of
+    the cases these leave (at least two cases, and 15 % of the ``count`` cases graded), and
+    mostly cases they leave: a model that matches where the first does is a coincidence."""
+    counts = {mistake: len(c[name]) for mistake, c in explained.items() if 2 * len(c[name]) >= len(wrong) > 0}
+    if not counts:
+        return []
+    top = max(counts.values())
+    chosen = [mistake for mistake, count in counts.items() if count == top][:2]
+    left = wrong - set().union(*(explained[mistake][name] for mistake in chosen))
+    rest = {mistake: len(c[name] & left) for mistake, c in explained.items() if mistake not in chosen}
+    second = max(rest, key=rest.get, default=None)
+    if second is not None and rest[second] >= max(_SECOND_SHARE * len(left), _SECOND_CASES,
+                                                   _SECOND_OF_ALL * count) \
+            and 2 * rest[second] >= len(explained[second][name]):  # not mostly the first's cases again
+        chosen.append(second)
+    return chosen
+
+
+def diagnose(spec, cases, results):
+    """The catalogued mistakes that best explain each wrong output, as a list of Findings.
+
+    Outputs with the right values in the wrong dtype are the mistake ``dtype_not_kept`` and
+    take no part in explaining the wrong values (a student can make both mistakes)."""
+    retyped = Counter(name for result in results for name in result.dtype_only)
+    explained, wrong = _explained_cases(spec, cases, results)
     findings = {}
-    for name, mistakes in best.items():
-        for mistake in mistakes:
+    for name in (*spec.compared, RAISED):  # at least half the wrong cases: no coincidences
+        for mistake in _choose(explained, name, wrong[name], len(cases)):
             finding = findings.setdefault(mistake, Finding(MISTAKES[mistake], {}, {}))
-            finding.explained[name] = explained[mistake][name]
-            finding.wrong[name] = wrong[name]
+            finding.explained[name] = len(explained[mistake][name])
+            finding.wrong[name] = len(wrong[name])
     if retyped:
         findings["dtype_not_kept"] = Finding(MISTAKES["dtype_not_kept"], dict(retyped),
-                                             {name: retyped[name] + wrong[name] for name in retyped})
+                                             {name: retyped[name] + len(wrong[name]) for name in retyped})
     return list(findings.values())
 
 

@@ -2,11 +2,14 @@
 
 BUGGY lists one (mistake name, graded function name, implementation) per catalogued
 mistake; VARIANTS has other ways of making some of them, in other functions too.
+MADE: {implementation: every mistake it makes}, the entries' and ALSO's.
 """
 
 import numpy as np
 
 from student_impls import coursera
+from student_impls.buggy_network import NETWORK_ALSO, NETWORK_BUGGY, NETWORK_VARIANTS
+from student_impls.buggy_orders import ORDER_ALSO, ORDER_BUGGY, ORDER_VARIANTS
 from student_impls.conv import conv_forward_loops, conv_forward_strided, conv_setup
 from student_impls.cols import _conv_backward_with, im2col_index_arrays, out_size
 from student_impls.pool import avg_pool_forward_vectorized, pool_setup
@@ -321,7 +324,7 @@ BUGGY = [
     ("max_grad_split_among_ties", "max_pool_backward_naive", max_pool_backward_split),
     ("dtype_not_kept", "conv_forward_naive", forward_always_float64),
     ("pool_width_ignored", "max_pool_forward_naive", max_pool_forward_square),
-]
+] + NETWORK_BUGGY + ORDER_BUGGY
 
 
 def backward_assign_vectorized(dout, cache):
@@ -458,4 +461,9 @@ VARIANTS = [
     ("avg_not_divided_by_window", "avg_pool_forward_naive", avg_pool_forward_sum),
     ("first_sample_only", "avg_pool_forward_naive", avg_pool_forward_sample_zero),
     ("max_grad_split_among_ties", "max_pool_backward_im2col", max_pool_backward_split),
-]
+] + NETWORK_VARIANTS + ORDER_VARIANTS
+MADE = {}
+for _mistake, _, _impl in BUGGY + VARIANTS:
+    MADE.setdefault(_impl, set()).add(_mistake)
+for _impl, _more in {**NETWORK_ALSO, **ORDER_ALSO}.items():
+    MADE[_impl] |= _more
