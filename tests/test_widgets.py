@@ -173,6 +173,21 @@ def test_backward_fan_out_is_the_flipped_kernel(views):
     assert "influences 1 output" in e.note_text
 
 
+def test_backward_default_input_is_interior_and_shows_the_flipped_kernel(views):
+    # the static picture is drawn at the default selection: an interior cell, whose fan-out shows
+    # the kernel taps running backwards (a corner would show a single output)
+    e = views.BackwardExplorer(height=7, width=7, kernel_height=3, kernel_width=3, stride=2)
+    assert e.selected_in == (2, 2)
+    assert e.influenced_outputs == {(0, 0): (2, 2), (0, 1): (2, 0), (1, 0): (0, 2), (1, 1): (0, 0)}
+    assert "x[2,2] influences 4 outputs" in e.note_text
+    assert "x[2,2] influences 4 outputs" in e.static_html()
+    # clipped to a grid smaller than 3 x 3, and kept when the grid grows again
+    e = views.BackwardExplorer(height=2, width=1, kernel_height=1, kernel_width=1)
+    assert e.selected_in == (1, 0)
+    e.set(height=6, width=6)
+    assert e.selected_in == (1, 0)
+
+
 def test_backward_upstream_reach_and_weights(views):
     e = views.BackwardExplorer(height=7, width=7, kernel_height=3, kernel_width=3, stride=2)
     e.set(out_row=1, out_col=1)

@@ -55,7 +55,7 @@ def conv_relu_pool_forward(x, w, b, conv_param, pool_param):
     - pool_param: {'pool_height', 'pool_width', 'stride'}
 
     Returns:
-    - out: (N, F, H_pool, W_pool)
+    - out: (N, F, H_pooled, W_pooled)
     - cache: (conv_cache, relu_cache, pool_cache)
     """
     a, (conv_cache, relu_cache) = conv_relu_forward(x, w, b, conv_param)
@@ -67,7 +67,7 @@ def conv_relu_pool_backward(dout, cache):
     """Backward pass of conv_relu_pool_forward.
 
     Inputs:
-    - dout: (N, F, H_pool, W_pool) upstream gradient
+    - dout: (N, F, H_pooled, W_pooled) upstream gradient
     - cache: (conv_cache, relu_cache, pool_cache) from conv_relu_pool_forward
 
     Returns:
@@ -83,7 +83,7 @@ class ThreeLayerConvNet:
 
     The convolution has stride 1 and pad (filter_size - 1) // 2. Parameters, in ``params``:
     - W1: (num_filters, C, filter_size, filter_size), b1: (num_filters,)
-    - W2: (num_filters * H_pool * W_pool, hidden_dim), b2: (hidden_dim,)
+    - W2: (num_filters * H_pooled * W_pooled, hidden_dim), b2: (hidden_dim,)
     - W3: (hidden_dim, num_classes), b3: (num_classes,)
     Weights start as weight_scale * standard normal draws from np.random, biases at zero.
     The loss adds 0.5 * reg * (sum of the squared weights W1, W2, W3).

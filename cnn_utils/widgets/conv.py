@@ -137,6 +137,8 @@ class ConvExplorer(ConvBase):
 class BackwardExplorer(ConvBase):
     """Where gradients go: an upstream cell's reach into dx and dw, an input cell's fan-out, overlap counts.
 
+    The input selection starts at the interior cell (2, 2), clipped to the grid.
+
     Rendered state: geometry, formula_text, note_text, error, selected_out, selected_in,
     reached_inputs (input cells dout[selected_out] reaches), fed_weights and zero_fed_weights
     (kernel entries fed through input cells / through padding zeros), influenced_outputs
@@ -145,7 +147,9 @@ class BackwardExplorer(ConvBase):
 
     CONTROLS = {**conv_controls(12, 5, 4, 3, 3),
                 "out_row": ("dout row", 0, 17, 0), "out_col": ("dout col", 0, 17, 0),
-                "in_row": ("input row", 0, 11, 0), "in_col": ("input col", 0, 11, 0)}
+                # an interior input cell by default (clipped to the grid), so that the static picture
+                # shows the fan-out with the kernel taps running backwards, not a corner's single output
+                "in_row": ("input row", 0, 11, 2), "in_col": ("input col", 0, 11, 2)}
     SELECTIONS = {"out": ("out_row", "out_col"), "in": ("in_row", "in_col")}
 
     def draw(self):
