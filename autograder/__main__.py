@@ -38,6 +38,23 @@ def _release(args):
     log.info("lessons/ regenerated from solutions/ in %s", args.course)
 
 
+def _extend(args):
+    granted = app.extend(args.course, args.student, args.assignment, None if args.remove else args.until)
+    done = "no longer has an extension" if args.remove else f"has until {args.until}"
+    print(escape.terminal(f"{args.student} {done} for {args.assignment} (from the next grading of it)"))
+    _print_extensions(granted)
+
+
+def _extensions(args):
+    _print_extensions(app.extensions_granted(args.course))
+
+
+def _print_extensions(granted):
+    lines = [f"{assignment:<24} {student:<24} until {until}" for assignment, students in sorted(granted.items())
+             for student, until in sorted(students.items())]
+    print(escape.terminal("\n".join(lines) if lines else "no extensions"))
+
+
 def grade_options(args):
     """app.grade_course's keywords from the parsed ``grade`` command line."""
     return {"students": args.student, "submitted": args.submitted, "out": args.out, "db": args.db,
@@ -85,6 +102,20 @@ def parser():
     release.add_argument("--course", type=Path, default=Path.cwd(),
                          help="course folder with nbgrader_config.py and solutions/ (default: here)")
     release.set_defaults(run=_release)
+    extend = commands.add_parser("extend", help="give one student a later due date for one assignment",
+                                 description="Kept in the course's extensions.json; the next grading of the "
+                                             "student's submission gives it nbgrader's extension in the gradebook, "
+                                             "so the late penalty counts from the new date.")
+    extend.add_argument("student")
+    extend.add_argument("assignment")
+    until = extend.add_mutually_exclusive_group(required=True)
+    until.add_argument("--until", metavar="DATE", help="the student's due date: '2027-01-20 17:00:00 Europe/Berlin'")
+    until.add_argument("--remove", action="store_true", help="take the student's extension back")
+    extend.add_argument("--course", type=Path, default=Path.cwd(), help="course folder (default: here)")
+    extend.set_defaults(run=_extend)
+    listing = commands.add_parser("extensions", help="list the extensions granted")
+    listing.add_argument("--course", type=Path, default=Path.cwd(), help="course folder (default: here)")
+    listing.set_defaults(run=_extensions)
     grade = commands.add_parser("grade", help="autograde submissions in parallel, with the re-check",
                                 epilog=GRADE_EXAMPLES + _settings_help(),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from traitlets import TraitError
 
-from autograder import (cgroups, class_report, course, course_files, feedback, gradebook, handed_in, pipeline,
-                        report, sandbox, settings, template_cache)
+from autograder import (cgroups, class_report, course, course_files, extensions, feedback, gradebook, handed_in,
+                        pipeline, report, sandbox, settings, template_cache)
 from autograder.grade import NotebookResult
 from autograder.sandbox import Limits
 
@@ -45,6 +45,30 @@ def release(course_dir: Path | str) -> dict[Path, list[str]]:
     """Record what each test cell grades (and each showcase) in ``course_dir``/solutions, then
     regenerate ``course_dir``/lessons with nbgrader; {notebook: cells whose metadata was written}."""
     return course.release(Path(course_dir))
+
+
+def extend(course_dir: Path | str, student: str, assignment: str, until: str | None) -> dict[str, dict[str, str]]:
+    """Give ``student`` until ``until`` ('2027-01-20 17:00:00 Europe/Berlin') for ``assignment``,
+    or take their extension back (``until`` None); it applies from the next grading of their
+    submission. Returns every extension of the course, {assignment: {student: date}}."""
+    from nbgrader.utils import parse_utc
+
+    home = _course(course_dir)
+    options, config = settings.load(home, {})
+    _assignments([assignment], course.assignments(course.source_directory(home, config)))
+    due = options.due_dates.get(assignment)
+    try:
+        return extensions.grant(home, student, assignment, until, parse_utc(due) if due else None)
+    except extensions.ExtensionError as error:
+        raise GradingError(str(error)) from None
+
+
+def extensions_granted(course_dir: Path | str) -> dict[str, dict[str, str]]:
+    """The course's extensions, {assignment: {student: date}}."""
+    try:
+        return extensions.load(_course(course_dir))
+    except extensions.ExtensionError as error:
+        raise GradingError(str(error)) from None
 
 
 def grade_course(course_dir: Path | str, assignments: str | Sequence[str] = "all", *,
@@ -73,6 +97,7 @@ def grade_course(course_dir: Path | str, assignments: str | Sequence[str] = "all
     if not source.is_dir():
         raise GradingError(f"{home} has no source folder {source.name}/ with the assignments")
     names = _assignments(assignments, course.assignments(source))
+    granted = extensions_granted(home)
     remote = scheduler is not None and scheduler != "local"
     limits = _limits(options, sandboxed, remote)
     submitted = Path(submitted or home / config.CourseDirectory.get("submitted_directory", "submitted"))
@@ -101,7 +126,7 @@ def grade_course(course_dir: Path | str, assignments: str | Sequence[str] = "all
         if dry_run:
             handed_in.mark_unknown(results, options.due_dates)
         else:
-            _record(results, url, graded, template, home, config, options.due_dates)
+            _record(results, url, graded, template, home, config, options.due_dates, granted)
     for result in results:
         if handed_in.UNKNOWN_TIME in result.flags:
             log.warning("%s/%s/%s: its timestamp.txt is missing or unreadable, so it counts as late (%s)",
@@ -117,6 +142,8 @@ def write_reports(results: list[NotebookResult], reports: Path, merge: bool = Fa
     grades.csv keeps the others' rows."""
     reports.mkdir(parents=True, exist_ok=True)
     report.write_csv(results, reports / "grades.csv", keep_others=merge)
+    report.write_csv(results, reports / "totals.csv", keep_others=merge, columns=report.TOTAL_COLUMNS,
+                     make_rows=report.total_rows)
     everyone = report.read_csv(reports / "grades.csv")
     pictures = report.histograms(everyone, reports)
     classes = class_report.write(everyone, reports)
@@ -129,7 +156,7 @@ def write_reports(results: list[NotebookResult], reports: Path, merge: bool = Fa
             path.write_text(result.log, encoding="utf-8")
             log.warning("%s/%s: nbgrader could not grade it (%s); its log: %s", result.student,
                         result.assignment, ";".join(result.flags), path)
-    log.info("grades:    %s", reports / "grades.csv")
+    log.info("grades:    %s (totals, late penalties: %s)", reports / "grades.csv", reports / "totals.csv")
     log.info("feedback:  %s/<student>.html", pages)
     for picture in pictures:
         log.info("histogram: %s", picture)
@@ -209,9 +236,9 @@ def _grade_on_cluster(scheduler, found, plans, template, limits, jobs, scratch, 
             local.close()
 
 
-def _record(results, url, graded, template, home, config, due_dates):
+def _record(results, url, graded, template, home, config, due_dates, granted):
     """The results into the gradebook at ``url`` and the course's autograded/, as nbgrader's own."""
-    count = gradebook.merge(results, url, graded, template, home, config, due_dates)
+    count = gradebook.merge(results, url, graded, template, home, config, due_dates, granted)
     folders, left_out = course_files.write(results, home, config)
     log.info("gradebook: %s (%d grades); autograded/: %d submissions", url, count, folders)
     for student in left_out:

@@ -107,11 +107,13 @@ def _cell_html(cell):
 def page(student, results):
     body = [f"<h1>Feedback for {escape(student)}</h1>"]
     for result in results:
-        score, most = report.scored(result.cells)
+        score, most, penalty, after = report.final(result)
         waiting = sum(c.max_score for c in result.cells if c.score is None)
         later = f" ({waiting:g} more points await manual grading)" if waiting else ""
+        late = (f" <span class='flags'>handed in {report.late_text(result.seconds_late)} late: {score:g} less a "
+                f"late penalty of {penalty:g} = {after:g} / {most:g}</span>" if penalty is not None else "")
         body.append(f"<h2>{escape(result.assignment)} / {escape(result.notebook)}: {score:g} / {most:g}"
-                    f"{later}</h2>")
+                    f"{later}{late}</h2>")
         body.extend(_cell_html(cell) for cell in result.cells)
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Feedback: {escape(student)}</title>"
             f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>")

@@ -61,6 +61,8 @@ class NotebookResult:
     autograded: str = None    # the autograded notebook (JSON) for the course's autograded/
     log: str = None           # nbgrader's log, when its autograde failed
     defences: list = field(default_factory=list)   # what confined its code (``sandbox.defences``)
+    seconds_late: float = 0.0        # past the student's due date (extension included), from the gradebook
+    late_penalty: float = None       # points the course's late plugin took; None: none, or not known (dry run)
 
 
 def _error_names(nb):

@@ -10,19 +10,21 @@ auto_score and ``needs_manual_grade``, so the formgrader lists it; one left as
 handed out gets 0 and nbgrader's automatic comment NO_RESPONSE; a manual score
 an instructor already gave is kept.
 
-Submission times come from the submissions' timestamp.txt (a submission without a readable one
-counts as late where there is a due date, and is flagged: autograder/handed_in.py), due dates from
-``c.Autograder.due_dates`` (a due date already in the gradebook stays where the config
-gives none), and late penalties from nbgrader's ``AssignLatePenalties.plugin_class``
-(``LateSubmissionPlugin`` and its ``penalty_method`` by default), computed on the final
-scores as nbgrader's autograde computes them on its own.
+Extensions come from the course's extensions.json (autograder/extensions.py) and become the
+submissions' own ``extension``. Submission times come from the submissions' timestamp.txt (a
+submission without a readable one counts as late where there is a due date, and is flagged:
+autograder/handed_in.py), due dates from ``c.Autograder.due_dates`` (a due date already in the
+gradebook stays where the config gives none), and late penalties from nbgrader's
+``AssignLatePenalties.plugin_class`` (``LateSubmissionPlugin`` and its ``penalty_method`` by
+default), computed on the final scores as nbgrader's autograde computes them on its own; each
+result gets its seconds late and its penalty back, for the reports.
 """
 
 import shutil
 import tempfile
 from pathlib import Path
 
-from autograder import course, handed_in
+from autograder import course, extensions, handed_in
 
 NO_RESPONSE = "No response."   # nbgrader's automatic comment on an answer left as handed out
 
@@ -57,16 +59,18 @@ def _penalize(gb, submission, plugin):
                 notebook.late_submission_penalty = min(max(penalty, 0), notebook.score)
 
 
-def merge(results, url, names, template, course_dir, config, due_dates=None):
-    """Write every result's cell scores, its submission time and late penalty into the gradebook at
-    ``url`` of the course at ``course_dir``; ``config``: its traitlets Config. Flags the results
-    whose time is unknown (handed_in.mark_unknown). Returns the number of grades."""
+def merge(results, url, names, template, course_dir, config, due_dates=None, granted=None):
+    """Write every result's cell scores, its submission time, extension and late penalty into the
+    gradebook at ``url`` of the course at ``course_dir``; ``config``: its traitlets Config;
+    ``granted``: extensions.load's table. Flags the results whose time is unknown
+    (handed_in.mark_unknown) and sets each result's ``seconds_late`` and ``late_penalty``.
+    Returns the number of grades."""
     from nbgrader.api import Gradebook
     from nbgrader.utils import parse_utc
 
     course.quiet_nbgrader()
     define_assignments(url, names, template, course_dir)
-    plugin, count, submissions = late_plugin(config), 0, {}
+    plugin, count, submissions, granted = late_plugin(config), 0, {}, granted or {}
     with Gradebook(url, course_id=course.COURSE_ID) as gb:
         for name, when in (due_dates or {}).items():
             if name in names:
@@ -80,6 +84,9 @@ def merge(results, url, names, template, course_dir, config, due_dates=None):
             if id(result) in unknown:
                 timestamp = {"timestamp": handed_in.assumed(due[result.assignment])}
             submission = gb.update_or_create_submission(result.assignment, result.student, **timestamp)
+            if result.student in granted.get(result.assignment, {}):
+                submission.extension = extensions.extension(granted, result.assignment, result.student,
+                                                            due.get(result.assignment))
             submissions[result.assignment, result.student] = submission
             for cell in result.cells:
                 grade = gb.find_grade(cell.grade_id, result.notebook, result.assignment, result.student)
@@ -93,4 +100,9 @@ def merge(results, url, names, template, course_dir, config, due_dates=None):
         for submission in submissions.values():
             _penalize(gb, submission, plugin)
         gb.db.commit()
+        for result in results:
+            submission = submissions[result.assignment, result.student]
+            result.seconds_late = submission.total_seconds_late
+            result.late_penalty = next((n.late_submission_penalty for n in submission.notebooks
+                                        if n.name == result.notebook), None)
     return count

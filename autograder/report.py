@@ -1,5 +1,6 @@
-"""The grade report: grades.csv (one row per graded cell, with the mistakes its feedback names), a
-histogram per assignment, a text table.
+"""The grade report: grades.csv (one row per graded cell, with the mistakes its feedback names),
+totals.csv (one row per notebook: score, lateness, late penalty, final score), a histogram per
+assignment, a text table.
 
 A written answer that waits for manual grading has an empty score in grades.csv (never 0, never
 full marks), the flag ``needs-manual-grading``, and counts in no total until it is graded in the
@@ -15,6 +16,7 @@ from pathlib import Path
 from autograder import escape, named_mistakes
 
 COLUMNS = ("student", "assignment", "notebook", "grade_id", "score", "max_score", "flags", "defences", "mistakes")
+TOTAL_COLUMNS = ("student", "assignment", "notebook", "score", "max_score", "late", "late_penalty", "final_score")
 
 
 def rows(results):
@@ -27,17 +29,41 @@ def rows(results):
                    "mistakes": ";".join(named_mistakes.named(cell.feedback or ""))}
 
 
-def write_csv(results, path, keep_others=False):
-    """Write grades.csv; ``keep_others``: keep the rows of an earlier file at ``path`` whose
-    (student, assignment) ``results`` do not grade again."""
-    written = [{name: escape.cell(value) for name, value in row.items()} for row in rows(results)]
+def late_text(seconds):
+    """'2 d 3 h 5 min' for a lateness of ``seconds``; '' when on time."""
+    minutes = int(-(-seconds // 60))
+    if minutes <= 0:
+        return ""
+    parts = ((minutes // 1440, "d"), (minutes // 60 % 24, "h"), (minutes % 60, "min"))
+    return " ".join(f"{count} {unit}" for count, unit in parts if count)
+
+
+def final(result):
+    """(score, max_score, late penalty or None, final score) of a notebook's result."""
+    score, most = scored(result.cells)
+    penalty = result.late_penalty or None
+    return score, most, penalty, score - (penalty or 0)
+
+
+def total_rows(results):
+    for result in results:
+        score, most, penalty, after = final(result)
+        yield {"student": result.student, "assignment": result.assignment, "notebook": result.notebook,
+               "score": f"{score:g}", "max_score": f"{most:g}", "late": late_text(result.seconds_late),
+               "late_penalty": "" if penalty is None else f"{penalty:g}", "final_score": f"{after:g}"}
+
+
+def write_csv(results, path, keep_others=False, columns=COLUMNS, make_rows=rows):
+    """Write grades.csv (or with ``columns`` and ``make_rows``, totals.csv); ``keep_others``: keep
+    the rows of an earlier file at ``path`` whose (student, assignment) ``results`` do not grade again."""
+    written = [{name: escape.cell(value) for name, value in row.items()} for row in make_rows(results)]
     if keep_others and Path(path).is_file():
         graded = {(row["student"], row["assignment"]) for row in written}
         with open(path, newline="") as handle:
-            written += [{name: escape.cell(row.get(name, "")) for name in COLUMNS} for row in csv.DictReader(handle)
+            written += [{name: escape.cell(row.get(name, "")) for name in columns} for row in csv.DictReader(handle)
                         if (escape.cell(row["student"]), escape.cell(row["assignment"])) not in graded]
     with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
         writer.writerows(written)
 
@@ -90,10 +116,16 @@ def histograms(rows, folder):
 
 
 def table(results):
-    """A plain-text table: one line per graded cell, control characters shown escaped."""
+    """A plain-text table: one line per graded cell, and for a late notebook one line with its
+    penalty and final score; control characters shown escaped."""
     lines = [f"{'student':<22} {'assignment':<16} {'grade_id':<30} {'score':>11}  flags"]
-    for row in rows(results):
-        score = f"{row['score'] or 'by hand'} / {row['max_score']}"
-        lines.append(f"{row['student']:<22} {row['assignment']:<16} {row['grade_id']:<30} {score:>11}  "
-                     f"{row['flags']}")
+    for result in results:
+        for row in rows([result]):
+            score = f"{row['score'] or 'by hand'} / {row['max_score']}"
+            lines.append(f"{row['student']:<22} {row['assignment']:<16} {row['grade_id']:<30} {score:>11}  "
+                         f"{row['flags']}")
+        score, most, penalty, after = final(result)
+        if penalty is not None:
+            lines.append(f"{result.student:<22} {result.assignment:<16} {'late ' + late_text(result.seconds_late):<30} "
+                         f"{after:>5g} / {most:g}  {score:g} less a late penalty of {penalty:g}")
     return escape.terminal("\n".join(lines))
