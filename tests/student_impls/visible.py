@@ -6,6 +6,7 @@ VISIBLE lists (mistake, graded function name, implementation), as buggy.BUGGY do
 import numpy as np
 
 from student_impls import coursera, network
+from student_impls.buggy import _conv_backward
 
 
 def coursera_forward_kernel_transposed(A_prev, W, b, hparameters):
@@ -13,6 +14,18 @@ def coursera_forward_kernel_transposed(A_prev, W, b, hparameters):
     instead of (3, 2, 0, 1), so the kernel's two spatial axes are swapped."""
     Z, _ = coursera.conv_forward_via_nchw(A_prev, W.transpose(1, 0, 2, 3), b, hparameters)
     return Z, (A_prev, W, b, hparameters)
+
+
+def backward_dx_cut_to_the_windows(dout, cache):
+    """dx cut from dx_pad up to the last row and column a window reaches: right whenever the windows
+    tile the padded input, a row or column short in a floor case."""
+    x, w, b, conv_param = cache
+    dx_pad, dw, pad, H, W = _conv_backward(dout, cache)
+    stride, dil = conv_param["stride"], conv_param.get("dilation", 1)
+    reach_h = (dout.shape[2] - 1) * stride + dil * (w.shape[2] - 1) + 1
+    reach_w = (dout.shape[3] - 1) * stride + dil * (w.shape[3] - 1) + 1
+    dx = dx_pad[:, :, pad:min(reach_h, pad + H), pad:min(reach_w, pad + W)]
+    return dx, dw, dout.sum(axis=(0, 2, 3))
 
 
 def _convnet_with(pad_rule, pool_rule):
@@ -39,6 +52,7 @@ ThreeLayerConvNet_pool_of_input = _convnet_with(lambda K: (K - 1) // 2, lambda H
 ThreeLayerConvNet_pad_half_filter = _convnet_with(lambda K: K // 2, lambda H, pad, K: (H + 2 * pad - K + 1) // 2)
 
 VISIBLE = [
+    ("dx_cut_to_the_windows", "conv_backward_naive", backward_dx_cut_to_the_windows),
     ("kernel_axes_transposed", "nhwc.conv_forward", coursera_forward_kernel_transposed),
     ("pooled_size_of_the_input", "ThreeLayerConvNet", ThreeLayerConvNet_pool_of_input),
     ("pad_half_the_filter", "ThreeLayerConvNet", ThreeLayerConvNet_pad_half_filter),
