@@ -2,7 +2,8 @@
 
 Every wrong implementation of the catalogue (student_impls.buggy's BUGGY and VARIANTS, and
 student_impls.visible's mistakes that only a visible check can name) fails a visible check in the
-section of its own function, in the lesson that grades it, with a message that names the function;
+section of its own function, in the lesson that grades it, with a message that names the function
+(or, where the function itself raises, the student's traceback through it);
 the model answers and other correct implementations pass every check. A wrong function pasted
 from an earlier assignment is blamed on that assignment, before any check that uses it. The cells
 run in-process (tests/visible_run.py), a few seconds for the whole catalogue.
@@ -82,7 +83,10 @@ def test_a_wrong_implementation_fails_a_visible_check_of_its_own_section_by_name
     notebook, function = WHERE[name]
     failure = lesson(notebook).run_section(function, impl)
     assert failure is not None, f"{mistake}: {name} passes every visible check of {notebook}"
-    assert failure.kind == "AssertionError", f"{mistake}: {failure.check} raised {failure.kind}: {failure.message}"
+    if failure.kind != "AssertionError":   # the student's own function raised: its traceback is the message
+        assert failure.in_code, f"{mistake}: {failure.check} raised {failure.kind} outside {function}: " \
+                                f"{failure.message}"
+        return
     assert failure.message.startswith(function) or f" {function}" in failure.message, \
         f"{mistake}: {failure.check} fails without naming {function}: {failure.message!r}"
     assert len(failure.message) > len(function) + 20, f"{mistake}: no case or cause in {failure.message!r}"
