@@ -39,7 +39,7 @@ def _release(args):
 
 
 def _extend(args):
-    granted = app.extend(args.course, args.student, args.assignment, None if args.remove else args.until)
+    granted = app.extend(args.course, args.student, args.assignment, until=None if args.remove else args.until)
     done = "no longer has an extension" if args.remove else f"has until {args.until}"
     print(escape.terminal(f"{args.student} {done} for {args.assignment} (from the next grading of it)"))
     _print_extensions(granted)

@@ -47,14 +47,14 @@ def release(course_dir: Path | str) -> dict[Path, list[str]]:
     return course.release(Path(course_dir))
 
 
-def extend(course_dir: Path | str, student: str, assignment: str, until: str | None) -> dict[str, dict[str, str]]:
+def extend(course_dir: Path | str, student: str, assignment: str, *, until: str | None) -> dict[str, dict[str, str]]:
     """Give ``student`` until ``until`` ('2027-01-20 17:00:00 Europe/Berlin') for ``assignment``,
     or take their extension back (``until`` None); it applies from the next grading of their
     submission. Returns every extension of the course, {assignment: {student: date}}."""
     from nbgrader.utils import parse_utc
 
     home = _course(course_dir)
-    options, config = settings.load(home, {})
+    options, config = _settings(home, {})
     _assignments([assignment], course.assignments(course.source_directory(home, config)))
     due = options.due_dates.get(assignment)
     try:
@@ -88,11 +88,8 @@ def grade_course(course_dir: Path | str, assignments: str | Sequence[str] = "all
     False runs student code without the sandbox (every row is flagged)."""
     start = time.monotonic()
     home = _course(course_dir)
-    try:
-        options, config = settings.load(home, {"jobs": jobs, "cell_timeout": cell_timeout,
-                                               "notebook_timeout": notebook_timeout, "memory": memory})
-    except TraitError as error:
-        raise GradingError(f"{home / course.CONFIG}: {error}") from None
+    options, config = _settings(home, {"jobs": jobs, "cell_timeout": cell_timeout,
+                                       "notebook_timeout": notebook_timeout, "memory": memory})
     source = course.source_directory(home, config)
     if not source.is_dir():
         raise GradingError(f"{home} has no source folder {source.name}/ with the assignments")
@@ -170,6 +167,13 @@ def _course(path):
         raise GradingError(f"{path} is not a course folder: it has no {course.CONFIG} "
                            "(run in the course folder or give --course DIR)")
     return path
+
+
+def _settings(home, overrides):
+    try:
+        return settings.load(home, overrides)
+    except TraitError as error:
+        raise GradingError(f"{home / course.CONFIG}: {error}") from None
 
 
 def _assignments(asked, known):

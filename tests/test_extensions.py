@@ -39,7 +39,7 @@ def command(course, *args):
 
 
 def test_an_extension_is_a_date_after_the_due_date_and_can_be_taken_back(course):
-    granted = app.extend(course, "alice", ASSIGNMENT, "2027-01-12 12:00:00 UTC")
+    granted = app.extend(course, "alice", ASSIGNMENT, until="2027-01-12 12:00:00 UTC")
     assert granted == {ASSIGNMENT: {"alice": "2027-01-12 12:00:00 UTC"}} == extensions.load(course)
     assert extensions.extension(granted, ASSIGNMENT, "alice", datetime.datetime(2027, 1, 10, 17)) == \
         datetime.timedelta(hours=43)
@@ -50,8 +50,8 @@ def test_an_extension_is_a_date_after_the_due_date_and_can_be_taken_back(course)
             ("bob", ASSIGNMENT, "next friday-ish", "'next friday-ish' is not a date nbgrader reads"),
             ("bob", "a9_nothing", "2027-01-12 12:00:00 UTC", "unknown assignment 'a9_nothing'")]:
         with pytest.raises(app.GradingError, match=says.replace("(", r"\(").replace(")", r"\)")):
-            app.extend(course, student, assignment, until)
-    assert app.extend(course, "alice", ASSIGNMENT, None) == {} == extensions.load(course)
+            app.extend(course, student, assignment, until=until)
+    assert app.extend(course, "alice", ASSIGNMENT, until=None) == {} == extensions.load(course)
     (course / extensions.FILE).write_text('{"a1_conv_forward": ["alice"]}')
     with pytest.raises(app.GradingError, match="must map each assignment to"):
         app.extensions_granted(course)
