@@ -12,7 +12,7 @@ from pathlib import Path
 
 from autograder import escape as csv_escape
 from autograder import feedback
-from autograder.named_mistakes import NOT_IMPLEMENTED, hint_of
+from autograder.named_mistakes import LEFT_BLANK, NOT_IMPLEMENTED, hint_of
 
 STYLE = (feedback.STYLE + "table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border-bottom:1px solid #ddd;"
          "vertical-align:top}td.n{text-align:right}.who{font-size:85%;color:#555}")
@@ -92,30 +92,30 @@ def page(assignment, summary, picture):
 
 def draw(assignment, summary, path):
     """A bar per graded cell: its students split into full marks, named mistakes, unexplained
-    failures and stubs."""
+    failures and stubs (or written answers left blank)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     cells = summary["cells"][::-1]    # the most lost on top
+    untouched = (NOT_IMPLEMENTED, LEFT_BLANK)
     parts = {"full marks": [c["full"] for c in cells],
-             "named mistake": [len({s for name, who in c["mistakes"].items() if name != NOT_IMPLEMENTED for s in who})
+             "named mistake": [len({s for name, who in c["mistakes"].items() if name not in untouched for s in who})
                                for c in cells],
              "no mistake named": [len(c["unnamed"]) for c in cells],
-             "not implemented": [len(c["mistakes"].get(NOT_IMPLEMENTED, [])) for c in cells]}
-    fig, ax = plt.subplots(figsize=(8, 1 + 0.45 * len(cells)))
+             "not implemented or blank": [sum(len(c["mistakes"].get(name, [])) for name in untouched) for c in cells]}
+    fig, ax = plt.subplots(figsize=(8, 1.6 + 0.45 * len(cells)))
     left = [0] * len(cells)
     colours = {"full marks": "#4c9a2a", "named mistake": "#e08a1e", "no mistake named": "#b02a2a",
-               "not implemented": "#9a9a9a"}
+               "not implemented or blank": "#9a9a9a"}
     for label, counts in parts.items():
         ax.barh([c["grade_id"] for c in cells], counts, left=left, color=colours[label], label=label)
         left = [a + b for a, b in zip(left, counts, strict=True)]
-    ax.set_xlabel("students")
-    ax.set_title(f"{assignment}: students per graded cell")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(f"{assignment}: students per graded cell")   # the x axis counts students
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=4, fontsize=8, frameon=False)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, bbox_inches="tight")   # the legend sits below the axes
     plt.close(fig)
 
 

@@ -29,6 +29,7 @@ import nbformat
 from autograder import cgroups, feedback, integrity, kernel, sandbox, structure
 from autograder.course import COURSE_ID, load_config, nbgrader_meta, quiet_nbgrader, read_notebook
 from autograder.escape import terminal
+from autograder.named_mistakes import BLANK_TEXT
 
 TIMEOUT_ERRORS = {"CellTimeoutError"}   # what nbgrader adds to a cell stopped by Execute.timeout
 OUT_OF_TIME = "The notebook did not finish within the time limit; no cell was graded."
@@ -37,7 +38,6 @@ LOG_CHARS = 2**20   # of nbgrader's log of a failed autograde, kept for the inst
 
 MANUAL = "needs-manual-grading"   # the flag of a written answer waiting for the formgrader
 MANUAL_TEXT = "A written answer: the instructor grades it by hand; its points are not counted yet."
-BLANK_TEXT = "A written answer, left as handed out: it scores 0."
 
 
 @dataclass

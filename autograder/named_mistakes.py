@@ -5,6 +5,8 @@ import functools
 import re
 
 NOT_IMPLEMENTED = "not-implemented"
+LEFT_BLANK = "left-blank"
+BLANK_TEXT = "A written answer, left as handed out: it scores 0."   # its feedback (grade.py)
 STUB = re.compile(r"In (\d+) of \1 cases \S+ raised NotImplementedError")
 MISTAKE_LINE = re.compile(r"^\s*Likely mistake \(explains [^)]*\): (.+)$")
 
@@ -20,8 +22,10 @@ def _hints():
 
 def named(text):
     """The mistakes the grader names in a cell's feedback ``text`` (MISTAKES names), or
-    [NOT_IMPLEMENTED] for a stub. Only the grader's lines count: what the student's code printed
-    comes after the Score line."""
+    [NOT_IMPLEMENTED] for a stub, [LEFT_BLANK] for a written answer left as handed out. Only the
+    grader's lines count: what the student's code printed comes after the Score line."""
+    if text == BLANK_TEXT:
+        return [LEFT_BLANK]
     own = text.split("\nScore: ")[0]
     if STUB.search(own):
         return [NOT_IMPLEMENTED]
@@ -35,6 +39,8 @@ def named(text):
 def hint_of(name):
     if name == NOT_IMPLEMENTED:
         return "Not implemented: the stub still raises NotImplementedError."
+    if name == LEFT_BLANK:
+        return "Left blank: the written answer is as it was handed out."
     from cnn_utils.grading.mistakes import MISTAKES
 
     return MISTAKES[name].hint if name in MISTAKES else name

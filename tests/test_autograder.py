@@ -115,6 +115,8 @@ def test_the_class_page_counts_each_named_mistake_of_the_sample_class(batch):
     mistakes = {r["student"]: r["mistakes"] for r in a1}
     assert mistakes["carol_no_bias"] == "bias_missing" and mistakes["bob_mistakes"] == "stride_ignored"
     assert mistakes["dave_stub"] == "not-implemented" and mistakes["alice_correct"] == ""
+    blank = [r for r in rows if (r["student"], r["grade_id"]) == ("bob_mistakes", "q_floor_case")]
+    assert [r["mistakes"] for r in blank] == ["left-blank"]
     [cell] = [c for c in class_report.summarise(rows)["a1_conv_forward"]["cells"]
               if c["grade_id"] == "test_conv_forward_naive"]
     full = [r["student"] for r in a1 if float(r["score"]) == 6]
@@ -142,6 +144,7 @@ def test_only_the_graders_own_lines_name_a_mistake():
     stub = "In 20 of 20 cases f raised NotImplementedError (line 3)\nScore: 0 / 6"
     assert named_mistakes.named(stub) == ["not-implemented"]
     assert named_mistakes.named("In 3 of 20 cases f raised NotImplementedError\nScore: 5 / 6") == []
+    assert named_mistakes.named(named_mistakes.BLANK_TEXT) == ["left-blank"]
 
 
 def test_at_least_twelve_hostile_samples_are_graded():
