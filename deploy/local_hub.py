@@ -17,6 +17,7 @@ import argparse
 import grp
 import os
 import pwd
+import shlex
 import shutil
 import subprocess
 import sys
@@ -109,6 +110,30 @@ def nbgrader_env(exchange, course_dir, runtime):
             "CNN_HUB_EXCHANGE": str(exchange), "CNN_HUB_COURSE_DIR": str(course_dir)}
 
 
+GRADING_COMMAND = """#!/bin/sh
+# The course's grader as its grading account runs it ({grader}): written by deploy/local_hub.py.
+#   sudo -u {grader} cnn-autograder grade a1_conv_forward
+export PYTHONPATH={pythonpath} JUPYTER_CONFIG_PATH={jupyter} CNN_HUB_EXCHANGE={exchange} CNN_HUB_COURSE_DIR={course}
+[ -f nbgrader_config.py ] || cd {course} || exit 2
+exec {python} -m autograder "$@"
+"""
+
+
+def install_grading_command(bin_dir, exchange, course_dir, runtime):
+    """``bin_dir``/cnn-autograder: ``python -m autograder`` with the hub's environment and the
+    course's library, in the course folder unless run in one, whatever the caller's PATH holds
+    (a login shell, sudo, runuser). Returns its path."""
+    env = nbgrader_env(exchange, course_dir, runtime)
+    path = Path(bin_dir) / "cnn-autograder"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(GRADING_COMMAND.format(
+        grader=GRADER, pythonpath=shlex.quote(env["PYTHONPATH"]), jupyter=shlex.quote(env["JUPYTER_CONFIG_PATH"]),
+        exchange=shlex.quote(str(exchange)), course=shlex.quote(str(course_dir)),
+        python=shlex.quote(str(user_bin() / "python"))))
+    path.chmod(0o755)
+    return path
+
+
 def prepare_course(course_dir, owner, exchange, runtime, assignments="*"):
     """Copy the course into ``course_dir`` for ``owner`` and generate its lessons there."""
     course_dir = Path(course_dir)
@@ -159,6 +184,7 @@ def main(argv=None):
     runtime = RUNTIME / "course"
     install_runtime(runtime, ensure_group(GRADERS, [GRADER, INSTRUCTOR]))
     course_dir = prepare_course(Path(pwd.getpwnam(GRADER).pw_dir) / "cnn-backprop", GRADER, exchange, runtime)
+    install_grading_command("/usr/local/bin", exchange, course_dir, runtime)
     state = Path(args.state)
     state.mkdir(parents=True, exist_ok=True)
     state.chmod(0o700)

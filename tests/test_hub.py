@@ -135,6 +135,7 @@ def hub():
     runtime = top / "runtime"
     local_hub.install_runtime(runtime, graders)
     course = local_hub.prepare_course(top / "course", GRADER, exchange, runtime, ASSIGNMENT)
+    command = local_hub.install_grading_command(top / "bin", exchange, course, runtime)   # /usr/local/bin on a hub
     admin_token = secrets.token_hex(16)
     port, hub_port, proxy_port, service_port = free_ports(4)
     env = local_hub.hub_environment(state, exchange, course, runtime, user_dir=f"{homes}/{{username}}",
@@ -156,7 +157,7 @@ def hub():
             running.start_server(name, tokens[name])
         started = {p.pid for p in psutil.Process(process.pid).children(recursive=True)}
         yield running, tokens, {"top": top, "course": course, "exchange": exchange, "homes": homes,
-                                "runtime": runtime}
+                                "runtime": runtime, "command": command}
     finally:
         started |= {p.pid for p in psutil.Process(process.pid).children(recursive=True)} \
             if process.poll() is None else set()
@@ -286,9 +287,11 @@ def test_release_fetch_submit_collect_grade_feedback(hub):
 
 def grade_in_the_course(paths):
     """The grading account grades the collected submissions with the autograder pipeline (sandbox
-    and re-check), in the course folder: the results land where the formgrader reads them."""
-    env = local_hub.nbgrader_env(paths["exchange"], paths["course"], paths["runtime"])
-    local_hub.as_user(GRADER, [str(local_hub.user_bin() / "python"), "-m", "autograder", "grade", ASSIGNMENT,
-                               "--jobs", "2", "--quiet"], cwd=paths["course"], env=env)
+    and re-check) by the command the README gives, `cnn-autograder grade ASSIGNMENT` from root with
+    runuser, on a PATH without the hub's Python and outside the course folder: the results land in
+    the course, where the formgrader reads them."""
+    bare = {"PATH": f"{paths['command'].parent}:/usr/bin:/bin"}
+    local_hub.as_user(GRADER, ["cnn-autograder", "grade", ASSIGNMENT, "--jobs", "2", "--quiet"],
+                      cwd=paths["top"], env=bare)
     with open(paths["course"] / "reports" / "grades.csv") as handle:
         assert {r["student"] for r in csv.DictReader(handle)} == {CORRECT, MISTAKE}
