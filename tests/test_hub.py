@@ -13,6 +13,7 @@ skipped without them on a user's machine, failed under CI=true.
 import csv
 import json
 import os
+import pwd
 import re
 import secrets
 import shutil
@@ -99,6 +100,13 @@ class Hub:
         raise AssertionError(f"{user}'s server did not start:\n{self.log.read_text()[-3000:]}")
 
 
+def nbgrader_caches():
+    """The entries of nbgrader's submission cache in the course users' real homes (a student's
+    server writes one at each submit, and the Assignments list shows them as submitted)."""
+    return {entry for name in (*USERS, GRADER)
+            for entry in (Path(pwd.getpwnam(name).pw_dir) / ".local/share/jupyter/nbgrader_cache").glob("*/*")}
+
+
 def user_processes():
     """Processes running as one of the course's Unix users."""
     found = []
@@ -122,6 +130,7 @@ def hub():
         local_hub.ensure_user(name)
     graders = local_hub.ensure_group(local_hub.GRADERS, [GRADER, INSTRUCTOR])
 
+    cached = nbgrader_caches()
     top = Path(tempfile.mkdtemp(prefix="cnn-hub-"))
     top.chmod(0o755)
     state, homes = top / "state", top / "homes"
@@ -172,7 +181,10 @@ def hub():
         for proc in leftovers:  # only processes this test started
             proc.kill()
         shutil.rmtree(top, ignore_errors=True)
+        for entry in nbgrader_caches() - cached:   # what this test's submissions wrote, nothing older
+            shutil.rmtree(entry, ignore_errors=True)
         assert not leftovers, f"processes left behind after stopping the hub: {leftovers}"
+        assert nbgrader_caches() == cached, "the test left entries in the users' nbgrader caches"
 
 
 def _process(pid):
