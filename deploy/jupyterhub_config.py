@@ -100,13 +100,17 @@ c.Spawner.environment = {"PATH": f"{USER_BIN}:/usr/local/bin:/usr/bin:/bin",
                          "CNN_HUB_EXCHANGE": EXCHANGE}
 
 STUDENT_CONFIG = JUPYTER_CONFIG / "student"  # turns the formgrader off on students' servers
+# the instructors' Lab loses its Formgrader tab, which JupyterHub's frame-ancestors 'none' leaves
+# blank without per-user subdomains: the formgrader is the course service, in a tab of its own
+INSTRUCTOR_CONFIG = JUPYTER_CONFIG / "instructor"
 COMMON_CONFIG = JUPYTER_CONFIG  # nbgrader_config.py: course id and exchange for everyone
 
 
 def pre_spawn_hook(spawner):
     """Students import the student bundle and get no formgrader; instructors get the full package."""
     student = spawner.user.name not in INSTRUCTORS
-    config_path = [STUDENT_CONFIG, COMMON_CONFIG] if student else [COMMON_CONFIG]
+    own = [STUDENT_CONFIG] if student else [] if SUBDOMAIN_HOST else [INSTRUCTOR_CONFIG]
+    config_path = [*own, COMMON_CONFIG]
     spawner.environment["JUPYTER_CONFIG_PATH"] = os.pathsep.join(map(str, config_path))
     spawner.environment["PYTHONPATH"] = STUDENT_PYTHONPATH if student else INSTRUCTOR_PYTHONPATH
     # nbgrader fetches into the server's working directory (the user's home), not into its root

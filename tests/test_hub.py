@@ -307,3 +307,19 @@ def grade_in_the_course(paths):
                       cwd=paths["top"], env=bare)
     with open(paths["course"] / "reports" / "grades.csv") as handle:
         assert {r["student"] for r in csv.DictReader(handle)} == {CORRECT, MISTAKE}
+
+
+def test_each_lab_shows_the_nbgrader_tabs_that_work_there(hub):
+    """JupyterLab's page config, as each server serves it: students get no formgrader, course list
+    or assignment creation; instructors keep Create Assignment but lose the Formgrader tab, which the
+    hub's frame-ancestors 'none' would leave blank (they open the course service in its own tab)."""
+    hub_, tokens, _ = hub
+    disabled = {}
+    for name in (INSTRUCTOR, CORRECT):
+        page = hub_.call(tokens[name], "GET", f"/user/{name}/lab").text
+        found = re.search(r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', page, re.S)
+        assert found, f"{name}'s Lab page has no page config"
+        disabled[name] = set(json.loads(found.group(1)).get("disabledExtensions", []))
+    nbgrader = {"@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:course-list", "@jupyter/nbgrader:create-assignment"}
+    assert nbgrader & disabled[CORRECT] == nbgrader
+    assert nbgrader & disabled[INSTRUCTOR] == {"@jupyter/nbgrader:formgrader"}
