@@ -134,8 +134,10 @@ def install_grading_command(bin_dir, exchange, course_dir, runtime):
     return path
 
 
-def prepare_course(course_dir, owner, exchange, runtime, assignments="*"):
-    """Copy the course into ``course_dir`` for ``owner`` and generate its lessons there."""
+def prepare_course(course_dir, owner, exchange, runtime, assignments="*", class_list=DEPLOY / "class_list.csv"):
+    """Copy the course into ``course_dir`` for ``owner``, generate its lessons there and import
+    ``class_list`` (nbgrader's CSV: id, first_name, last_name, email) into its gradebook, so the
+    formgrader and the LMS files name the students."""
     course_dir = Path(course_dir)
     if not (course_dir / "gradebook.db").exists():
         course_dir.mkdir(parents=True, exist_ok=True)
@@ -145,8 +147,13 @@ def prepare_course(course_dir, owner, exchange, runtime, assignments="*"):
         course_dir.chmod(0o700)  # solutions and gradebook: the grading account only
         for path in [course_dir, *course_dir.rglob("*")]:
             os.chown(path, entry.pw_uid, entry.pw_gid)
+        env = nbgrader_env(exchange, course_dir, runtime)
         as_user(owner, [str(user_bin() / "python"), "-m", "nbgrader", "generate_assignment", assignments,
-                        "--force"], cwd=course_dir, env=nbgrader_env(exchange, course_dir, runtime))
+                        "--force"], cwd=course_dir, env=env)
+        shutil.copy(class_list, course_dir / "class_list.csv")
+        os.chown(course_dir / "class_list.csv", pwd.getpwnam(owner).pw_uid, pwd.getpwnam(owner).pw_gid)
+        as_user(owner, [str(user_bin() / "python"), "-m", "nbgrader", "db", "student", "import", "class_list.csv"],
+                cwd=course_dir, env=env)
     return course_dir
 
 

@@ -323,3 +323,12 @@ def test_each_lab_shows_the_nbgrader_tabs_that_work_there(hub):
     nbgrader = {"@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:course-list", "@jupyter/nbgrader:create-assignment"}
     assert nbgrader & disabled[CORRECT] == nbgrader
     assert nbgrader & disabled[INSTRUCTOR] == {"@jupyter/nbgrader:formgrader"}
+
+
+def test_the_formgrader_names_the_class_from_the_class_list(hub):
+    """make hub imports deploy/class_list.csv into the course's gradebook: the formgrader lists the
+    students by name and e-mail (the LMS files use them), never as "None, None"."""
+    hub_, tokens, _ = hub
+    students = {s["id"]: s for s in formgrader(hub_, tokens, "GET", "/students")}
+    assert {name: (students[name]["first_name"], students[name]["email"]) for name in (CORRECT, MISTAKE)} == \
+        {CORRECT: ("Ada", f"{CORRECT}@example.org"), MISTAKE: ("Grace", f"{MISTAKE}@example.org")}
