@@ -1,6 +1,6 @@
-"""Command line: ``python -m autograder release`` and ``python -m autograder grade ...`` (also
-installed as ``cnn-autograder``), over ``autograder.app``. Grading needs Linux: student code runs
-in a bubblewrap sandbox."""
+"""Command line: ``python -m autograder release``, ``grade ...``, ``extend ...`` and
+``extensions`` (also installed as ``cnn-autograder``), over ``autograder.app``. Grading needs
+Linux: student code runs in a bubblewrap sandbox."""
 
 import argparse
 import importlib.metadata

@@ -44,6 +44,12 @@ def load(course_dir):
     if not (isinstance(found, dict) and all(isinstance(v, dict) and all(isinstance(d, str) for d in v.values())
                                             for v in found.values())):
         raise ExtensionError(f"{path} must map each assignment to {{student: date}}")
+    for assignment, students in found.items():
+        for student, until in students.items():
+            try:
+                _utc(until)
+            except ExtensionError as error:
+                raise ExtensionError(f"{path}, {assignment}, {student}: {error}") from None
     return found
 
 

@@ -55,6 +55,10 @@ def test_an_extension_is_a_date_after_the_due_date_and_can_be_taken_back(course)
     (course / extensions.FILE).write_text('{"a1_conv_forward": ["alice"]}')
     with pytest.raises(app.GradingError, match="must map each assignment to"):
         app.extensions_granted(course)
+    (course / extensions.FILE).write_text('{"a1_conv_forward": {"alice": "soon"}}')
+    with pytest.raises(app.GradingError, match="a1_conv_forward, alice: 'soon' is not a date nbgrader reads"):
+        app.grade_course(course, ASSIGNMENT)
+    (course / extensions.FILE).write_text('{"a1_conv_forward": ["alice"]}')
     listed = command(course, "extensions")
     assert listed.returncode == 2 and "must map each assignment to" in listed.stderr
     assert "Traceback" not in listed.stderr
