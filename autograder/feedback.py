@@ -91,7 +91,7 @@ def annotate(nb, cells, notebook_metadata):
         grade_id = metadata.nbgrader_meta(cell).get("grade_id")
         if metadata.is_test_cell(cell) and grade_id in verdicts:
             cell.outputs = [new_output("stream", name="stdout", text=verdicts[grade_id])]
-        elif metadata.is_visible_check(cell) or metadata.is_showcase(cell):
+        elif metadata.skipped_while_grading(cell):
             cell.outputs = [new_output("stream", name="stdout", text=NOT_RUN)]
     return nb
 

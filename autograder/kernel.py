@@ -25,7 +25,7 @@ from nbgrader.converters.autograde import Autograde
 from nbgrader.preprocessors import Execute
 from traitlets import default
 
-from autograder.metadata import is_showcase, is_visible_check
+from autograder.metadata import skipped_while_grading
 
 MESSAGE_BYTES = 16 * 2**20
 OUTPUT_CHARS = 4 * 2**20
@@ -97,7 +97,7 @@ class BoundedExecute(Execute):
         return True
 
     def preprocess_cell(self, cell, resources, index):
-        if is_visible_check(cell) or is_showcase(cell):
+        if skipped_while_grading(cell):
             return cell, resources
         return super().preprocess_cell(cell, resources, index)
 

@@ -58,6 +58,11 @@ def is_showcase(cell):
             and found.get(SHOWCASE) == digest(cell.source))
 
 
+def skipped_while_grading(cell):
+    """A visible check or a showcase: neither grading run executes it."""
+    return is_visible_check(cell) or is_showcase(cell)
+
+
 def runs_while_grading(cell):
     """A code cell both grading runs execute before or between the tests: neither a test cell, nor
     a visible check (locked), nor a showcase; the student's code, the lesson's setup and helpers."""

@@ -23,7 +23,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from conftest import require
+from conftest import require, require_sandbox
 from autograder import class_report, discover, feedback, frames, integrity, named_mistakes, report, sandbox, structure
 from autograder.course import ROOT, GradedCell, graded_cells, nbgrader_meta, read_notebook
 from autograder.grade import CellResult, NotebookResult
@@ -1253,3 +1253,28 @@ def test_a_verdict_is_wrapped_for_pages_that_do_not_wrap_it():
     lines = text.splitlines()
     after = lines[next(k for k, line in enumerate(lines) if "Likely mistake" in line) + 1]
     assert after.startswith(" " * 6) and after[6] != " "   # under the hint's indent (2) plus four
+
+
+def test_a_student_who_marks_every_cell_a_showcase_skips_no_test(tmp_path):
+    """Attack on the showcase skip, through the real command: mallory hands in bob's wrong a1 with
+    every code cell (her solution and the test cells too) carrying a showcase record whose hash
+    matches, hoping the graders skip the tests or her code. Test cells are the release's again
+    after the repair and are never showcases; a skipped solution only loses her points. She
+    scores what bob scores, never more; bob and alice are unchanged."""
+    from autograder import metadata
+
+    require_sandbox()
+    submitted = tmp_path / "submitted"
+    for student in ("alice_correct", "bob_mistakes"):
+        shutil.copytree(SAMPLES / student / "a1_conv_forward", submitted / student / "a1_conv_forward")
+    path = submitted / "mallory" / "a1_conv_forward" / "conv_forward.ipynb"
+    shutil.copytree(SAMPLES / "bob_mistakes" / "a1_conv_forward", path.parent)
+    nb = read_notebook(path)
+    for code in (c for c in nb.cells if c.cell_type == "code"):
+        code.metadata[metadata.KEY] = {metadata.SHOWCASE: metadata.digest(code.source)}
+        code.metadata["tags"] = [metadata.SHOWCASE]
+    nbformat.write(nb, str(path))
+    grade_cli(ROOT, submitted, 2, "--out", str(tmp_path / "out"), "--dry-run")
+    scores = {r["student"]: float(r["score"]) for r in read_csv(tmp_path / "out" / "grades.csv")
+              if r["grade_id"] == "test_conv_forward_naive"}
+    assert scores["alice_correct"] == 6 and scores["mallory"] <= scores["bob_mistakes"] < 6, scores
